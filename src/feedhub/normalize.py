@@ -1,0 +1,329 @@
+"""Clean a ParsedFeed into FeedData: plain titles, safe HTML, absolute URLs, UTC."""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from urllib.parse import urljoin, urlsplit
+
+import nh3
+
+from feedhub.types import (
+    Author,
+    ContentType,
+    Enclosure,
+    EntryData,
+    FeedData,
+    ParsedContent,
+    ParsedEntry,
+    ParsedFeed,
+)
+
+__all__ = ["normalize", "sanitize_html"]
+
+#: longest title kept, in characters, ellipsis included
+MAX_TITLE_LENGTH = 1000
+
+# Conservative allowlist: text structure, links, images, tables. No media
+# elements (poster/srcset URLs), no forms, no SVG/MathML, no style or class.
+_TAGS = frozenset(
+    {"p", "br", "hr", "a", "img", "figure", "figcaption", "blockquote", "q", "cite"}
+    | {"ul", "ol", "li", "dl", "dt", "dd", "em", "strong", "b", "i", "u", "s"}
+    | {"sub", "sup", "small", "mark", "del", "ins", "abbr", "code", "pre", "kbd"}
+    | {"samp", "var", "h1", "h2", "h3", "h4", "h5", "h6"}
+    | {"table", "caption", "thead", "tbody", "tfoot", "tr", "th", "td"}
+)
+_ATTRIBUTES = {
+    "a": {"href", "title"},
+    "img": {"src", "alt", "title", "width", "height"},
+    "blockquote": {"cite"},
+    "q": {"cite"},
+    "abbr": {"title"},
+    "ol": {"start"},
+    "td": {"colspan", "rowspan"},
+    "th": {"colspan", "rowspan", "scope"},
+}
+# Elements dropped together with their content: their text is code, markup or
+# widget labels, never part of the article.
+_CLEAN_CONTENT_TAGS = frozenset(
+    {"script", "style", "iframe", "noscript", "template", "object", "svg", "math"}
+    | {"select", "textarea", "title", "head", "noembed", "noframes", "xmp"}
+)
+_URL_ATTRIBUTES = frozenset({"href", "src", "cite"})
+_HTML_SCHEMES = frozenset({"http", "https", "mailto"})
+_LINK_SCHEMES = frozenset({"http", "https"})
+
+# XML 1.0 §2.2 Char, minus C1 controls: NUL, C0 other than tab and newline (CR is
+# folded into newline first), DEL and C1, surrogates, U+FFFE and U+FFFF.
+_FORBIDDEN_RE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+_SPACE_RE = re.compile(r"\s+")
+_PARAGRAPH_RE = re.compile(r"\n\s*\n")
+# "jane@example.com (Jane Doe)" (RSS 2.0 <author>) and "Jane Doe <jane@…>".
+_EMAIL_NAME_RE = re.compile(r"^\s*([^\s()<>]+@[^\s()<>]+)\s*\((.*)\)\s*$")
+_NAME_EMAIL_RE = re.compile(r"^\s*(.*?)\s*<([^\s<>]+@[^\s<>]+)>\s*$")
+
+
+def normalize(parsed: ParsedFeed) -> FeedData:
+    """Clean a parsed feed; never raises on odd values.
+
+    Args:
+        parsed: the parser's output.
+
+    Returns:
+        The feed with plain-text titles, sanitized HTML, absolute http(s) links,
+        UTC datetimes, deduplicated authors and categories, and no characters
+        XML 1.0 forbids.
+    """
+    base = _clean(parsed.url)
+    return FeedData(
+        url=base,
+        title=_plain(parsed.title, ContentType.TEXT) or None,
+        link=_link(parsed.link, base),
+        id=_stripped(parsed.id),
+        subtitle=_plain(parsed.subtitle, ContentType.TEXT) or None,
+        updated=_utc(parsed.updated),
+        authors=_authors(parsed.authors, base),
+        icon=_link(parsed.icon, base),
+        language=_stripped(parsed.language),
+        ttl=parsed.ttl if parsed.ttl is not None and parsed.ttl >= 0 else None,
+        entries=tuple(_entry(entry, base) for entry in parsed.entries),
+    )
+
+
+def sanitize_html(html: str, base: str | None) -> str:
+    """Reduce HTML to an allowlist of tags and attributes with absolute URLs.
+
+    Scripts, styles, frames, forms, SVG/MathML and every event handler are
+    removed; ``href``/``src``/``cite`` become absolute against ``base`` and keep
+    only the http, https and mailto schemes (anything else, and relative URLs
+    without a base, are dropped); links get ``rel="noopener noreferrer"``.
+
+    Args:
+        html: an HTML fragment.
+        base: absolute URL relative URLs resolve against, or None.
+
+    Returns:
+        The sanitized fragment; "" for empty input.
+    """
+    text = _clean(html)
+    if not text.strip():
+        return ""
+
+    def attribute_filter(element: str, attribute: str, value: str) -> str | None:
+        if attribute in _URL_ATTRIBUTES:
+            return _absolute(value, base, _HTML_SCHEMES)
+        return value
+
+    cleaned: str = nh3.clean(
+        text,
+        tags=set(_TAGS),
+        clean_content_tags=set(_CLEAN_CONTENT_TAGS),
+        attributes=_ATTRIBUTES,
+        attribute_filter=attribute_filter,
+        strip_comments=True,
+        link_rel="noopener noreferrer",
+        url_schemes=set(_HTML_SCHEMES),
+        # nh3 checks schemes and relative URLs before calling the filter and
+        # never re-checks its result, so relative URLs must reach the filter,
+        # which resolves them and checks the scheme of what it returns.
+        url_relative="pass_through",
+    )
+    # html5ever emits character references such as "&#1;" as the raw character.
+    return _clean(cleaned).strip()
+
+
+def _entry(entry: ParsedEntry, feed_url: str) -> EntryData:
+    content = _best_content(entry.content)
+    return EntryData(
+        original_id=_stripped(entry.id),
+        link=_link(entry.link, feed_url),
+        title=_title(entry.title),
+        summary=_html(entry.summary, feed_url),
+        content=_html(content, feed_url),
+        authors=_authors(entry.authors, feed_url),
+        published=_utc(entry.published),
+        updated=_utc(entry.updated),
+        categories=_categories(entry.categories),
+        enclosures=_enclosures(entry.enclosures, feed_url),
+        origin_link=_link(entry.origin_link, feed_url),
+    )
+
+
+def _title(title: ParsedContent | None) -> str:
+    if title is None:
+        return ""
+    text = _plain(title.value, title.type)
+    if len(text) > MAX_TITLE_LENGTH:
+        text = text[: MAX_TITLE_LENGTH - 1].rstrip() + "…"
+    return text
+
+
+def _plain(value: str | None, kind: ContentType) -> str:
+    """Plain text on one line: tags stripped (HTML only), entities decoded."""
+    if not value:
+        return ""
+    text = _clean(value)
+    if kind is ContentType.HTML:
+        # nh3 with no allowed tags keeps only the text, entity-escaped.
+        text = html.unescape(
+            nh3.clean(text, tags=set(), clean_content_tags=set(_CLEAN_CONTENT_TAGS))
+        )
+    return _SPACE_RE.sub(" ", _clean(text)).strip()
+
+
+def _best_content(contents: Iterable[ParsedContent]) -> ParsedContent | None:
+    """The longest HTML content, else the longest text content."""
+    candidates = [c for c in contents if c.value and c.value.strip()]
+    if not candidates:
+        return None
+    return max(candidates, key=lambda c: (c.type is ContentType.HTML, len(c.value)))
+
+
+def _html(content: ParsedContent | None, feed_url: str) -> str | None:
+    """Sanitized HTML for a content value; text is escaped, not sanitized."""
+    if content is None:
+        return None
+    base = _absolute(content.base, feed_url, _LINK_SCHEMES) or feed_url or None
+    if content.type is ContentType.TEXT:
+        result = _text_to_html(content.value)
+    else:
+        result = sanitize_html(content.value, base)
+    return result or None
+
+
+def _text_to_html(text: str) -> str:
+    """Plain text -> ``<p>`` per blank-line-separated paragraph, ``<br>`` per line."""
+    paragraphs = _PARAGRAPH_RE.split(_clean(text).strip())
+    return "".join(
+        "<p>"
+        + "<br>".join(html.escape(line.strip(), quote=False) for line in p.split("\n"))
+        + "</p>"
+        for p in paragraphs
+        if p.strip()
+    )
+
+
+def _authors(authors: Iterable[Author], base: str) -> tuple[Author, ...]:
+    """Clean authors; one per name, so RSS ``dc:creator`` "Jane" and
+    ``author`` "jane@x (Jane)" become a single Jane with an email."""
+    kept: list[Author] = []
+    for author in authors:
+        cleaned = _author(author, base)
+        if not (cleaned.name or cleaned.email or cleaned.uri):
+            continue
+        for i, other in enumerate(kept):
+            if cleaned == other:
+                break
+            if cleaned.name and (
+                cleaned.name.casefold() == (other.name or "").casefold()
+            ):
+                kept[i] = Author(
+                    name=other.name,
+                    email=other.email or cleaned.email,
+                    uri=other.uri or cleaned.uri,
+                )
+                break
+        else:
+            kept.append(cleaned)
+    return tuple(kept)
+
+
+def _author(author: Author, base: str) -> Author:
+    name = _one_line(author.name)
+    email = _one_line(author.email)
+    if name and not email:
+        if match := _EMAIL_NAME_RE.match(name):
+            email, name = match.group(1), match.group(2).strip()
+        elif match := _NAME_EMAIL_RE.match(name):
+            name, email = match.group(1), match.group(2)
+    if email.lower().startswith("mailto:"):
+        email = email[len("mailto:") :]
+    return Author(
+        name=name or None,
+        email=email or None,
+        uri=_absolute(author.uri, base, _HTML_SCHEMES),
+    )
+
+
+def _categories(categories: Iterable[str]) -> tuple[str, ...]:
+    kept: list[str] = []
+    seen: set[str] = set()
+    for category in categories:
+        term = _one_line(category)
+        if term and term.casefold() not in seen:
+            seen.add(term.casefold())
+            kept.append(term)
+    return tuple(kept)
+
+
+def _enclosures(enclosures: Iterable[Enclosure], base: str) -> tuple[Enclosure, ...]:
+    kept: list[Enclosure] = []
+    for enclosure in enclosures:
+        url = _absolute(enclosure.url, base, _LINK_SCHEMES)
+        if url is None:
+            continue
+        length = enclosure.length
+        cleaned = Enclosure(
+            url=url,
+            type=_one_line(enclosure.type) or None,
+            length=length if length is not None and length >= 0 else None,
+        )
+        if cleaned not in kept:
+            kept.append(cleaned)
+    return tuple(kept)
+
+
+def _link(url: str | None, base: str) -> str | None:
+    return _absolute(url, base, _LINK_SCHEMES)
+
+
+def _absolute(url: str | None, base: str | None, schemes: frozenset[str]) -> str | None:
+    """``url`` made absolute against ``base``; None unless its scheme is allowed."""
+    if not url:
+        return None
+    # Whitespace and controls inside URLs are never meaningful (WHATWG URL
+    # strips tab and newline), and they hide "java\tscript:".
+    cleaned = _SPACE_RE.sub("", _clean(url))
+    if not cleaned:
+        return None
+    try:
+        own = urlsplit(cleaned)
+        # urljoin(base, "https://") returns base; an empty authority is no URL.
+        if own.scheme.lower() in _LINK_SCHEMES and not own.netloc:
+            return None
+        absolute = urljoin(base, cleaned) if base else cleaned
+        parts = urlsplit(absolute)
+    except ValueError:  # e.g. "http://[::1" (invalid IPv6 literal)
+        return None
+    if parts.scheme.lower() not in schemes:
+        return None
+    if parts.scheme.lower() != "mailto" and not parts.netloc:
+        return None
+    return absolute
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    """Aware UTC; a naive value is taken as UTC."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        return None
+
+
+def _stripped(value: str | None) -> str | None:
+    return _clean(value).strip() or None if value else None
+
+
+def _one_line(value: str | None) -> str:
+    return _SPACE_RE.sub(" ", _clean(value)).strip() if value else ""
+
+
+def _clean(value: str) -> str:
+    """Remove characters XML 1.0 forbids; CRLF and CR become LF."""
+    return _FORBIDDEN_RE.sub("", value.replace("\r\n", "\n").replace("\r", "\n"))
