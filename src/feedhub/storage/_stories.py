@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
-from datetime import datetime
 from collections.abc import Collection
+from datetime import datetime
 
 from feedhub.storage._db import StorageBase, json_list
 from feedhub.storage._rows import select_entries

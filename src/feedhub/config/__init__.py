@@ -1,0 +1,95 @@
+"""Read feeds.yaml into a validated, frozen ``Config``; the only user of yaml."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+
+from feedhub.config._reader import compose
+from feedhub.config._sections import ConfigReader
+from feedhub.config._values import parse_duration, parse_size
+from feedhub.exceptions import ConfigError
+from feedhub.types import Config
+
+__all__ = [
+    "config_fingerprint",
+    "load_config",
+    "parse_config",
+    "parse_duration",
+    "parse_size",
+]
+
+
+def load_config(path: str | os.PathLike[str]) -> Config:
+    """Read and validate a feeds.yaml file.
+
+    Args:
+        path: the config file; a relative ``database`` is resolved against its
+            directory.
+
+    Returns:
+        The validated configuration.
+
+    Raises:
+        ConfigError: the file cannot be read or is invalid; the message names
+            the file, the line and the key.
+    """
+    filename = os.path.abspath(os.fspath(path))
+    try:
+        # utf-8-sig: editors on Windows like to add a byte-order mark.
+        with open(filename, encoding="utf-8-sig") as f:
+            text = f.read()
+    except UnicodeDecodeError as e:
+        raise ConfigError(
+            f"the file is not UTF-8 text (bad byte at offset {e.start})", path=filename
+        ) from e
+    except OSError as e:
+        raise ConfigError(
+            f"cannot read the config file: {e.strerror or e}", path=filename
+        ) from e
+    return parse_config(text, filename)
+
+
+def parse_config(text: str, path: str) -> Config:
+    """Validate the YAML text of a config file.
+
+    Args:
+        text: the YAML document.
+        path: the file it came from, used in error messages and to resolve a
+            relative ``database``.
+
+    Returns:
+        The validated configuration.
+
+    Raises:
+        ConfigError: the text is invalid; the message names the file, the line
+            and the key.
+    """
+    root = compose(text, path)
+    return ConfigReader(path).config(root)
+
+
+def config_fingerprint(config: Config) -> str:
+    """Return a sha256 hex digest of what decides curation, to detect rule changes.
+
+    Covers each topic's slug and ``match`` rule and each source's URL and
+    topics. Titles, descriptions, polling and server settings are left out, and
+    the order of topics and sources does not matter.
+    """
+    topics = sorted(
+        (
+            [t.slug, t.match and [t.match.any, t.match.all, t.match.none]]
+            for t in config.topics
+        ),
+        key=json.dumps,
+    )
+    sources = sorted(
+        ([s.url, sorted(s.topics)] for s in config.sources), key=json.dumps
+    )
+    blob = json.dumps(
+        {"v": 1, "topics": topics, "sources": sources},
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()

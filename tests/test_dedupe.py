@@ -1,0 +1,377 @@
+"""Tests for feedhub.dedupe: canonical URLs, keys, content hashes, stories."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import UTC, datetime
+from urllib.parse import unquote_plus, urlsplit
+
+import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+from feedhub.dedupe import (
+    TRACKING_PARAMS,
+    TRACKING_PREFIXES,
+    canonical_url,
+    content_hash,
+    entry_key,
+    identify,
+)
+from feedhub.types import Author, Enclosure, EntryData
+
+HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
+def sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def is_tracking(name: str, extra: frozenset[str] = frozenset()) -> bool:
+    name = unquote_plus(name).lower()
+    return (
+        name in TRACKING_PARAMS or name in extra or name.startswith(TRACKING_PREFIXES)
+    )
+
+
+def query_names(url: str) -> list[str]:
+    query = urlsplit(url).query
+    return [pair.partition("=")[0] for pair in query.split("&") if pair]
+
+
+# --------------------------------------------------------------------------
+# canonical_url: examples
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        # scheme and host lowercased, path case kept
+        ("HTTPS://Example.COM/Path/To", "https://example.com/Path/To"),
+        # default ports dropped, others kept
+        ("http://example.com:80/a", "http://example.com/a"),
+        ("https://example.com:443/a", "https://example.com/a"),
+        ("http://example.com:443/a", "http://example.com:443/a"),
+        ("https://example.com:8443/a", "https://example.com:8443/a"),
+        ("http://example.com:/a", "http://example.com/a"),
+        # fragment dropped
+        ("https://example.com/a#section-2", "https://example.com/a"),
+        # empty path becomes "/", trailing "?" dropped
+        ("https://example.com", "https://example.com/"),
+        ("https://example.com/a?", "https://example.com/a"),
+        ("https://example.com?", "https://example.com/"),
+        # query sorted by name, stable for repeated names
+        ("https://e.com/?b=2&a=1", "https://e.com/?a=1&b=2"),
+        ("https://e.com/?x=1&a=9&x=0", "https://e.com/?a=9&x=1&x=0"),
+        # tracking params dropped, by exact name and by prefix, any case
+        (
+            "https://e.com/story?id=7&utm_source=rss&utm_medium=feed&fbclid=abc",
+            "https://e.com/story?id=7",
+        ),
+        ("https://e.com/s?UTM_Campaign=x&GCLID=1&p=2", "https://e.com/s?p=2"),
+        ("https://e.com/s?ref=hn&ref_src=twsrc&mc_cid=1&mc_eid=2", "https://e.com/s"),
+        ("https://e.com/s?_hsenc=a&_hsmi=b&mkt_tok=c&igshid=d", "https://e.com/s"),
+        ("https://e.com/s?msclkid=a&yclid=b&dclid=c", "https://e.com/s"),
+        # a percent-encoded tracking name is still a tracking name
+        ("https://e.com/s?utm%5Fsource=x&q=1", "https://e.com/s?q=1"),
+        # names that merely contain a tracking word survive
+        ("https://e.com/s?referrer=1&prefix=2", "https://e.com/s?prefix=2&referrer=1"),
+        # blank values and valueless params kept; empty pairs dropped
+        ("https://e.com/s?b=&&a", "https://e.com/s?a&b="),
+        # escapes kept byte for byte
+        ("https://e.com/a%2Fb?q=a%20b+c", "https://e.com/a%2Fb?q=a%20b+c"),
+        # userinfo kept as written, host lowercased
+        ("http://User:Pw@Example.com:80/", "http://User:Pw@example.com/"),
+        # IPv6 literal
+        ("https://[2001:DB8::1]:443/x", "https://[2001:db8::1]/x"),
+        ("http://[::1]:8080/x", "http://[::1]:8080/x"),
+        # surrounding whitespace stripped
+        ("  https://e.com/a \n", "https://e.com/a"),
+        # not a URL at all: returned stripped, no exception
+        ("  not a url ", "not a url"),
+        ("http://[::1/", "http://[::1/"),
+        ("http://e.com:" + "9" * 5000 + "/", "http://e.com:" + "9" * 5000 + "/"),
+        ("http://e.com:x/", "http://e.com:x/"),
+        ("", ""),
+    ],
+)
+def test_canonical_url_examples(url: str, expected: str) -> None:
+    assert canonical_url(url) == expected
+
+
+def test_canonical_url_extra_params_are_case_insensitive() -> None:
+    url = "https://e.com/a?Session=1&id=2&src=rss"
+    assert canonical_url(url, extra_params=["session", "SRC"]) == "https://e.com/a?id=2"
+    # without them, they stay
+    assert canonical_url(url) == "https://e.com/a?Session=1&id=2&src=rss"
+
+
+def test_canonical_url_copies_of_one_link_agree() -> None:
+    copies = [
+        "https://www.example.com/2024/story?utm_source=twitter",
+        "HTTPS://WWW.EXAMPLE.COM:443/2024/story#comments",
+        "https://www.example.com/2024/story?fbclid=IwAR0",
+    ]
+    assert {canonical_url(u) for u in copies} == {"https://www.example.com/2024/story"}
+
+
+def test_tracking_lists_hold_the_documented_names() -> None:
+    documented = {
+        "fbclid",
+        "gclid",
+        "dclid",
+        "msclkid",
+        "mc_cid",
+        "mc_eid",
+        "ref",
+        "ref_src",
+        "igshid",
+        "yclid",
+        "_hsenc",
+        "_hsmi",
+        "mkt_tok",
+    }
+    assert documented <= TRACKING_PARAMS
+    assert "utm_" in TRACKING_PREFIXES
+    # compared lowercased, so the lists themselves must be lowercase
+    assert all(p == p.lower() for p in TRACKING_PARAMS)
+    assert all(p == p.lower() for p in TRACKING_PREFIXES)
+
+
+# --------------------------------------------------------------------------
+# canonical_url: properties
+# --------------------------------------------------------------------------
+
+tracking_name = st.one_of(
+    st.sampled_from(sorted(TRACKING_PARAMS)),
+    st.builds(
+        lambda prefix, rest: prefix + rest,
+        st.sampled_from(TRACKING_PREFIXES),
+        st.text("abcdefghijklmnopqrstuvwxyz_", max_size=8),
+    ),
+).flatmap(
+    # random capitalization: the match must ignore case
+    lambda name: st.lists(st.booleans(), min_size=len(name), max_size=len(name)).map(
+        lambda flags: "".join(
+            c.upper() if up else c for c, up in zip(name, flags, strict=True)
+        )
+    )
+)
+plain_name = st.text(
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789",
+    min_size=1,
+    max_size=8,
+).filter(lambda n: not is_tracking(n))
+query_value = st.text("abcXYZ0189%+-._~=/:", max_size=8).map(
+    lambda v: v.replace("=", "")
+)
+pair = st.builds(
+    lambda name, value, bare: name if bare else f"{name}={value}",
+    st.one_of(tracking_name, plain_name),
+    query_value,
+    st.booleans(),
+)
+url_like = st.builds(
+    lambda scheme, user, host, port, path, pairs, fragment: (
+        f"{scheme}://{user}{host}{port}{path}"
+        + ("?" + "&".join(pairs) if pairs else "")
+        + (f"#{fragment}" if fragment else "")
+    ),
+    st.sampled_from(["http", "https", "HTTP", "Https", "ftp"]),
+    st.sampled_from(["", "user@", "U:p@"]),
+    st.from_regex(r"[A-Za-z0-9]([A-Za-z0-9-]{0,8}\.)?[A-Za-z]{2,5}", fullmatch=True)
+    | st.just("[::1]"),
+    st.sampled_from(["", ":", ":80", ":443", ":8080", ":0080"]),
+    st.text("abcABC019/-._~%", max_size=12).map(lambda p: "/" + p if p else ""),
+    st.lists(pair, max_size=6),
+    st.text("abc#?&=", max_size=5),
+)
+
+
+@given(st.one_of(url_like, st.text()))
+@example("http:////x")
+@example("0 #")
+@example("? &")
+@example("http:foo")
+@example("//Example.com:80")
+def test_canonical_url_is_idempotent_and_never_raises(url: str) -> None:
+    once = canonical_url(url)
+    assert canonical_url(once) == once
+    assert once == once.strip()
+
+
+@given(url_like)
+def test_canonical_url_drops_every_tracking_param(url: str) -> None:
+    result = canonical_url(url)
+    assert not any(is_tracking(name) for name in query_names(result))
+    assert "#" not in result
+    assert not result.endswith("?")
+    # everything else survives, in sorted order
+    expected = sorted(
+        n for n in query_names(url.partition("#")[0]) if not is_tracking(n)
+    )
+    assert query_names(result) == expected
+
+
+@given(st.text(), st.lists(st.text(min_size=1), max_size=3))
+def test_canonical_url_drops_extra_params(url: str, extra: list[str]) -> None:
+    result = canonical_url(url, extra)
+    try:
+        urlsplit(url.strip())
+    except ValueError:
+        assert result == url.strip()
+        return
+    lowered = frozenset(e.lower() for e in extra)
+    assert not any(is_tracking(n, lowered) for n in query_names(result))
+
+
+# --------------------------------------------------------------------------
+# entry_key
+# --------------------------------------------------------------------------
+
+PUBLISHED = datetime(2025, 7, 12, 9, 30, tzinfo=UTC)
+
+
+def make_entry(**kwargs: object) -> EntryData:
+    fields: dict[str, object] = {
+        "original_id": "urn:uuid:1",
+        "link": "https://e.com/a?utm_source=rss",
+        "title": "Title",
+    }
+    fields.update(kwargs)
+    return EntryData(**fields)  # type: ignore[arg-type]
+
+
+def test_entry_key_uses_the_original_id() -> None:
+    entry = make_entry()
+    assert entry_key(3, entry) == sha("3\nurn:uuid:1")
+
+
+def test_entry_key_falls_back_to_the_link() -> None:
+    entry = make_entry(original_id=None)
+    assert entry_key(3, entry) == sha("3\nhttps://e.com/a?utm_source=rss")
+    assert entry_key(3, make_entry(original_id="")) == entry_key(3, entry)
+
+
+def test_entry_key_depends_on_the_source() -> None:
+    entry = make_entry()
+    assert entry_key(1, entry) != entry_key(2, entry)
+
+
+def test_entry_key_without_id_or_link_uses_title_and_published() -> None:
+    entry = make_entry(original_id=None, link=None, published=PUBLISHED)
+    key = entry_key(1, entry)
+    assert HEX64.fullmatch(key)
+    assert key == sha(f"1\nTitle\n{PUBLISHED.isoformat()}")
+    # weak: a new title is a new key
+    assert entry_key(1, make_entry(original_id=None, link=None, title="T2")) != key
+
+
+def test_entry_key_ignores_content() -> None:
+    a = make_entry(summary="one")
+    b = make_entry(summary="two", title="Other")
+    assert entry_key(1, a) == entry_key(1, b)
+
+
+# --------------------------------------------------------------------------
+# content_hash
+# --------------------------------------------------------------------------
+
+FULL = make_entry(
+    summary="<p>s</p>",
+    content="<p>c</p>",
+    authors=(Author(name="A", email="a@e.com"),),
+    published=PUBLISHED,
+    updated=PUBLISHED,
+    categories=("x", "y"),
+    enclosures=(Enclosure(url="https://e.com/a.mp3", type="audio/mpeg", length=9),),
+)
+
+
+def test_content_hash_ignores_updated() -> None:
+    later = datetime(2026, 1, 1, tzinfo=UTC)
+    assert content_hash(FULL) == content_hash(_replace(FULL, updated=later))
+    assert content_hash(FULL) == content_hash(_replace(FULL, updated=None))
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"title": "New title"},
+        {"link": "https://e.com/b"},
+        {"summary": "<p>t</p>"},
+        {"summary": None},
+        {"content": "<p>d</p>"},
+        {"authors": (Author(name="B"),)},
+        {"authors": (Author(name="A", email="other@e.com"),)},
+        {"published": datetime(2025, 7, 12, 9, 31, tzinfo=UTC)},
+        {"categories": ("y", "x")},
+        {"enclosures": ()},
+        {"enclosures": (Enclosure(url="https://e.com/a.mp3", length=10),)},
+    ],
+)
+def test_content_hash_covers_the_content_fields(change: dict[str, object]) -> None:
+    assert content_hash(_replace(FULL, **change)) != content_hash(FULL)
+
+
+def test_content_hash_is_stable() -> None:
+    # a fixed value: the serialization must not change between releases,
+    # or every stored entry would look updated
+    entry = EntryData(original_id=None, link=None, title="t")
+    assert content_hash(entry) == sha(
+        '{"authors":[],"categories":[],"content":null,"enclosures":[],'
+        '"link":null,"published":null,"summary":null,"title":"t"}'
+    )
+
+
+def test_content_hash_separates_fields() -> None:
+    # a naive join would hash these two the same
+    a = EntryData(original_id=None, link=None, title="ab", summary="c")
+    b = EntryData(original_id=None, link=None, title="a", summary="bc")
+    assert content_hash(a) != content_hash(b)
+
+
+def _replace(entry: EntryData, **changes: object) -> EntryData:
+    from dataclasses import replace
+
+    return replace(entry, **changes)  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------
+# identify
+# --------------------------------------------------------------------------
+
+
+def test_identify_canonicalizes_the_link() -> None:
+    ident = identify(5, FULL)
+    assert ident.key == entry_key(5, FULL)
+    assert ident.content_hash == content_hash(FULL)
+    assert ident.canonical_link == "https://e.com/a"
+    assert ident.story_id == sha("url\nhttps://e.com/a")
+
+
+def test_identify_prefers_the_origin_link() -> None:
+    entry = make_entry(
+        link="https://feedproxy.example/~r/x/1",
+        origin_link="https://E.com/a#top",
+    )
+    ident = identify(5, entry)
+    assert ident.canonical_link == "https://e.com/a"
+    # the same story as another source's copy of the plain link
+    assert ident.story_id == identify(9, make_entry(original_id="other")).story_id
+
+
+def test_identify_without_link_is_a_story_of_one() -> None:
+    entry = make_entry(link=None)
+    ident = identify(5, entry)
+    assert ident.canonical_link is None
+    assert ident.story_id == sha("key\n" + ident.key)
+    assert identify(6, entry).story_id != ident.story_id
+
+
+def test_identify_whitespace_link_is_no_link() -> None:
+    ident = identify(5, make_entry(link="   "))
+    assert ident.canonical_link is None
+    assert ident.story_id == sha("key\n" + ident.key)
