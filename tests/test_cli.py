@@ -82,7 +82,8 @@ def test_poll_exits_0_when_sources_fail_and_records_them(tmp_path):
     assert result.exit_code == 0
     assert "1 failed" in result.output
     listing = json.loads(invoke("--config", str(path), "sources", "--json").output)
-    assert listing[0]["status"] == "error"
+    assert listing[0]["status"] == "failing"
+    assert listing[0]["last_result"] == "error"
     assert listing[0]["errors"] == 1
     assert listing[0]["last_error"].startswith("fetch:")
     table = invoke("--config", str(path), "sources")

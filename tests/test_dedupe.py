@@ -375,3 +375,212 @@ def test_identify_whitespace_link_is_no_link() -> None:
     ident = identify(5, make_entry(link="   "))
     assert ident.canonical_link is None
     assert ident.story_id == sha("key\n" + ident.key)
+
+
+# --------------------------------------------------------------------------
+# issue 6: AMP, origin links, duplicate guids, near-duplicates, backlog
+# --------------------------------------------------------------------------
+
+import dataclasses  # noqa: E402
+
+from feedhub.dedupe import (  # noqa: E402
+    backlog,
+    canonical_link,
+    choose_story,
+    decide,
+    features,
+    fingerprint,
+    similarity,
+    title_similarity,
+    unamp,
+)
+from feedhub.types import (  # noqa: E402
+    DedupeConfig,
+    StoredEntry,
+    StoryRule,
+)
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        (
+            "https://www.google.com/amp/s/example.com/news/a",
+            "https://example.com/news/a",
+        ),
+        ("https://www.google.co.uk/amp/example.com/a", "http://example.com/a"),
+        (
+            "https://example-com.cdn.ampproject.org/c/s/example.com/a/amp/",
+            "https://example.com/a/",
+        ),
+        ("https://e.com/news/amp/123", "https://e.com/news/123"),
+        ("https://e.com/world-123.amp", "https://e.com/world-123"),
+        ("https://e.com/a.amp.html", "https://e.com/a.html"),
+        ("https://amp.e.com/x?amp=1&b=2", "https://e.com/x?b=2"),
+        ("https://e.com/x?outputType=amp", "https://e.com/x"),
+        # no AMP marker: unchanged, even words that merely contain "amp"
+        (
+            "https://e.com/camping/ampere?ampersand=1",
+            "https://e.com/camping/ampere?ampersand=1",
+        ),
+    ],
+)
+def test_unamp(url: str, expected: str) -> None:
+    assert unamp(url) == expected
+
+
+def test_canonical_link_prefers_the_origin_link_and_maps_amp() -> None:
+    entry = EntryData(
+        None,
+        "https://feeds.feedburner.example/~r/x/~3/abc",
+        "t",
+        origin_link="https://News.example/a/amp?utm_source=x",
+    )
+    assert canonical_link(entry) == "https://news.example/a"
+    assert canonical_link(entry, amp=False) == "https://news.example/a/amp"
+    assert canonical_link(
+        replace_link(entry, "https://n.example/a?src=rss"), ["SRC"]
+    ) == ("https://n.example/a")
+    assert canonical_link(EntryData(None, "  ", "t")) is None
+
+
+def replace_link(entry: EntryData, link: str) -> EntryData:
+    return EntryData(None, link, entry.title)
+
+
+def test_entry_key_by_link_tells_shared_guids_apart() -> None:
+    one = EntryData("g", "https://a/1", "t")
+    two = EntryData("g", "https://a/2", "t")
+    assert entry_key(1, one) == entry_key(1, two)
+    assert entry_key(1, one, by_link=True) != entry_key(1, two, by_link=True)
+    assert identify(1, one, by_link=True).key == sha("1\ng\nhttps://a/1")
+
+
+ARTICLE = " ".join(
+    f"Paragraph {i} of the long story says the company reported results in region {i}."
+    for i in range(30)
+)
+
+
+def stored(entry: EntryData, key: str = "k" * 64) -> StoredEntry:
+    t = datetime(2025, 7, 12, tzinfo=UTC)
+    return StoredEntry(key, 1, entry, entry.link, "h", "story", t, t)
+
+
+def test_fingerprint_is_deterministic_and_shared_by_copies() -> None:
+    a = EntryData(
+        None,
+        "https://a/x",
+        "OpenAI delays its open model indefinitely",
+        content=f"<p>{ARTICLE}</p>",
+    )
+    b = EntryData(
+        None,
+        "https://b/y",
+        "Another title entirely",
+        content=f"<div><p>{ARTICLE}</p><p>Reporting by someone.</p></div>",
+    )
+    fa, fb = fingerprint(a), fingerprint(b)
+    assert fa == fingerprint(a)
+    assert len(fa.buckets) == 16 + 8 + 1 + 6
+    assert set(fa.buckets) & set(fb.buckets)
+    assert all(-(2**63) <= x < 2**63 for x in fa.buckets)
+    # too short to index: only title buckets (if any)
+    assert (
+        fingerprint(EntryData(None, None, "Hi", content="<p>Hi there</p>")).buckets
+        == ()
+    )
+
+
+def test_similarity_and_rules() -> None:
+    full = EntryData(
+        None,
+        "https://a/x",
+        "Chipmaker reports record quarter",
+        content=f"<p>{ARTICLE}</p>",
+    )
+    half = EntryData(
+        None,
+        "https://b/y",
+        "Record quarter for chipmaker",
+        content=f"<p>{ARTICLE[: len(ARTICLE) // 3]}</p>",
+    )
+    sim = similarity(features(full), features(half))
+    assert sim.containment > 0.95 and sim.jaccard < 0.5
+    match = decide(sim, DedupeConfig())
+    assert match is not None and match.rule is StoryRule.NEAR_DUPLICATE
+    assert "containment" in match.detail
+    weaker = dataclasses.replace(sim, containment=0.7, title=0.1)
+    assert decide(weaker, DedupeConfig()) is None
+    assert decide(weaker, DedupeConfig(containment_threshold=0.7)) is not None
+    # outside the window nothing merges
+    far = similarity(
+        features(full, datetime(2025, 1, 1, tzinfo=UTC)),
+        features(half, datetime(2025, 3, 1, tzinfo=UTC)),
+    )
+    assert decide(far, DedupeConfig()) is None
+
+
+def test_short_texts_merge_only_on_identical_long_titles() -> None:
+    seen = datetime(2025, 7, 12, tzinfo=UTC)
+    a = EntryData(
+        None,
+        "https://a/x",
+        "Linux 6.16 released with atomic writes",
+        content="<p>Out now.</p>",
+    )
+    b = EntryData(
+        None,
+        "https://b/x",
+        "Linux 6.16 released with atomic writes!",
+        content="<p>Get it.</p>",
+    )
+    c = EntryData(None, "https://c/x", "Linux 6.16 released", content="<p>Get it.</p>")
+    config = DedupeConfig()
+    found = choose_story(b, seen, [stored(a)], config)
+    assert found is not None and found[1].rule is StoryRule.TITLE
+    assert found[1].matched_key == "k" * 64
+    assert choose_story(c, seen, [stored(a)], config) is None
+    assert (
+        choose_story(b, seen, [stored(a)], DedupeConfig(near_duplicates=False)) is None
+    )
+
+
+def test_title_similarity_strips_suffixes_and_stop_words() -> None:
+    assert title_similarity("OpenAI delays the model", "OpenAI delayed a model") == 1.0
+    assert title_similarity("", "x") == 0.0
+    assert title_similarity("Nvidia hits $4 trillion", "Python 3.14 released") == 0.0
+
+
+def test_backlog_hides_all_but_the_newest_on_a_first_poll() -> None:
+    t = datetime(2025, 7, 1, tzinfo=UTC)
+    new = [
+        EntryData(str(i), None, "t", published=t.replace(day=1 + i)) for i in range(5)
+    ]
+    assert backlog(new, limit=2, first_poll=True, all_new=True, last_success=None) == {
+        0,
+        1,
+        2,
+    }
+    assert (
+        backlog(new, limit=None, first_poll=True, all_new=True, last_success=None)
+        == set()
+    )
+    assert (
+        backlog(new, limit=9, first_poll=True, all_new=True, last_success=None) == set()
+    )
+    # a known source: only entries dated before its last poll are backlog
+    hidden = backlog(
+        new, limit=1, first_poll=False, all_new=True, last_success=t.replace(day=4)
+    )
+    assert hidden == {0, 1}
+    assert (
+        backlog(new, limit=1, first_poll=False, all_new=False, last_success=None)
+        == set()
+    )
+
+
+@given(st.text(max_size=200), st.text(max_size=60))
+def test_fingerprint_never_fails(content: str, title: str) -> None:
+    buckets = fingerprint(EntryData(None, None, title, content=content)).buckets
+    assert len(set(buckets)) <= 31

@@ -1026,7 +1026,9 @@ class Gauge:
 
 def test_per_host_concurrency_limit() -> None:
     gauge = Gauge()
-    config = PollingConfig(allow_private_networks=True, per_host_concurrency=2)
+    config = PollingConfig(
+        allow_private_networks=True, per_host_delay=0, per_host_concurrency=2
+    )
 
     async def scenario() -> list[FetchResult]:
         async with serve({"/{n}": gauge.handler("a")}) as base:
@@ -1042,7 +1044,9 @@ def test_per_host_concurrency_limit() -> None:
 
 def test_hosts_are_limited_independently() -> None:
     gauge = Gauge()
-    config = PollingConfig(allow_private_networks=True, per_host_concurrency=1)
+    config = PollingConfig(
+        allow_private_networks=True, per_host_delay=0, per_host_concurrency=1
+    )
 
     async def scenario() -> None:
         async with (

@@ -160,17 +160,20 @@ def test_rules_change_refiles_stored_entries(storage):
     assert pipeline.apply_rules(storage, changed) == 0
 
 
-def test_duplicate_ids_in_one_document_are_stored_once(storage):
+def test_duplicate_ids_in_one_document_are_told_apart_by_link(storage):
+    # issue 6: a feed that gives two different entries one guid keeps both;
+    # the same guid and link twice is one entry
     url = "http://a.test/feed"
     body = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>
     <item><guid>same</guid><title>first</title><link>http://a.test/1</link></item>
+    <item><guid>same</guid><title>second</title><link>http://a.test/2</link></item>
     <item><guid>same</guid><title>second</title><link>http://a.test/2</link></item>
     </channel></rss>"""
     config = make_config(SourceConfig(url))
     fetcher = FakeFetcher({url: FetchResult(url, url, 200, {}, body)})
     (result,) = run(storage, config, fetcher)
     assert result.status is PollStatus.OK
-    assert result.counts.new == 1
+    assert result.counts.new == 2
 
 
 def test_render_feed_is_valid_and_uses_derived_ids_for_non_iri_guids(storage):

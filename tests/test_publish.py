@@ -277,7 +277,7 @@ def test_atom_source_carries_the_source_feed_metadata():
     assert source is not None
     assert source.findtext(f"{A}id") == SOURCE.id
     assert source.findtext(f"{A}title") == "Example News"
-    assert source.findtext(f"{A}updated") == "2026-11-20T11:00:00+00:00"
+    assert source.findtext(f"{A}updated") == "2026-11-20T11:00:00Z"
     assert links_by_rel(source) == {
         "self": [
             {
@@ -563,12 +563,15 @@ def test_index_lists_feeds_grouped_by_kind():
     assert page.startswith("<!DOCTYPE html>\n")
     assert parser.title == "My hub"
     assert parser.h2 == ["All", "Topics", "Authors"]
-    assert [a["href"] for a in parser.anchors] == [
-        "https://hub.example/all.atom",
-        "https://hub.example/topics/ai.atom",
-        "https://hub.example/topics/xss.atom",
-        "https://hub.example/authors/ada.atom",
-    ]
+    hrefs = [a["href"] for a in parser.anchors]
+    for stem in ("all", "topics/ai", "topics/xss", "authors/ada"):
+        # preview page first, then the subscribe buttons
+        at = hrefs.index(f"https://hub.example/{stem}.html")
+        assert hrefs[at + 1 : at + 4] == [
+            f"https://hub.example/{stem}.{ext}" for ext in ("atom", "rss", "json")
+        ]
+    for group in ("feeds", "topics", "authors"):
+        assert f"https://hub.example/{group}.opml" in hrefs
     text = " ".join(parser.text)
     assert "120 entries" in text
     assert "42 entries" in text
@@ -615,8 +618,11 @@ def test_index_shows_generation_time_and_has_no_scripts_or_assets():
 def test_index_joins_base_url_and_path():
     ref = FeedRef(FeedKind.TOPIC, "ai", "AI", "/topics/ai.atom", 1)
     _, parser = render_page((ref,), base_url="https://hub.example/feeds")
-    assert [a["href"] for a in parser.anchors] == [
-        "https://hub.example/feeds/topics/ai.atom"
+    assert "https://hub.example/feeds/topics/ai.atom" in [
+        a["href"] for a in parser.anchors
+    ]
+    assert "https://hub.example/feeds/topics/ai.html" in [
+        a["href"] for a in parser.anchors
     ]
 
 

@@ -23,6 +23,7 @@ from feedhub.types import (
     EntryUpdate,
     FeedData,
     FeedKind,
+    Fingerprint,
     PollStatus,
     SourceConfig,
     TopicMatch,
@@ -435,19 +436,24 @@ def keys_of(stories: Any) -> list[tuple[str, list[str]]]:
     return [(rep.key, [c.key for c in copies]) for rep, copies in stories]
 
 
-def test_one_item_per_story_with_earliest_seen_representative(
+def test_one_item_per_story_earliest_published_represents_with_pinned_id(
     storage: Storage,
 ) -> None:
     storage.sync_sources([SourceConfig(url=A), SourceConfig(url=B)], T0)
     a, b = (s.id for s in storage.get_sources())
     poll(storage, b, T0, entry("zz-first", story="s1", published=at(-10)))
-    # a later copy with an earlier date and a smaller key joins the story
+    first = storage.feed_stories(FeedKind.ALL, "all", 10)
+    assert first[0][0].published_id == "urn:zz-first"
+    # a later copy with an earlier date joins: it represents the story now,
+    # but the story keeps the id it was first published under
     poll(storage, a, at(5), entry("aa-later", story="s1", published=at(-100)))
     poll(storage, a, at(6), entry("solo", story="s2", published=at(1)))
 
     stories = storage.feed_stories(FeedKind.ALL, "all", 10)
-    assert keys_of(stories) == [("solo", []), ("zz-first", ["aa-later"])]
-    assert stories[1][1][0].source_id == a
+    assert keys_of(stories) == [("solo", []), ("aa-later", ["zz-first"])]
+    assert stories[1][0].source_id == a
+    assert stories[1][0].published_id == "urn:zz-first"
+    assert stories[1][1][0].published_id is None
 
 
 def test_representative_tie_on_first_seen_broken_by_key(
@@ -554,17 +560,20 @@ def test_feed_stories_matches_model(
 
         def expected(topic: str | None) -> list[tuple[str, list[str]]]:
             stories: dict[str, list[str]] = {}
-            # representative: first seen, then earliest published, then key
-            for key in sorted(model, key=lambda k: (model[k][0], model[k][4], k)):
+            # copies in the order seen (first seen, then key)
+            for key in sorted(model, key=lambda k: (model[k][0], k)):
                 stories.setdefault(model[key][1], []).append(key)
-            chosen = [
-                copies
-                for copies in stories.values()
-                if topic is None or any(topic in model[k][3] for k in copies)
-            ]
-            chosen.sort(key=lambda c: c[0])
-            chosen.sort(key=lambda c: model[c[0]][2], reverse=True)
-            return [(c[0], c[1:]) for c in chosen]
+            chosen = []
+            for copies in stories.values():
+                if topic is not None and not any(topic in model[k][3] for k in copies):
+                    continue
+                # representative: earliest published, then first seen, then key
+                rep = min(copies, key=lambda k: (model[k][4], model[k][0], k))
+                place = min(model[k][2] for k in copies)
+                chosen.append((place, rep, [k for k in copies if k != rep]))
+            chosen.sort(key=lambda c: c[1])
+            chosen.sort(key=lambda c: c[0], reverse=True)
+            return [(rep, others) for _, rep, others in chosen]
 
         assert keys_of(db.feed_stories(FeedKind.ALL, "all", 100)) == expected(None)
         assert keys_of(db.feed_stories(FeedKind.TOPIC, "a", 100)) == expected("a")
@@ -695,7 +704,10 @@ def test_file_database_persists_and_migrates_once(tmp_path: Any) -> None:
         mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
     finally:
         conn.close()
-    assert applied == [("m001_initial",)]
+    names = [name for (name,) in applied]
+    assert names[0] == "m001_initial"
+    assert "m002_polling" in names
+    assert len(names) == len(set(names))
     assert mode == "wal"
 
 
@@ -744,8 +756,54 @@ PUBLIC_CALLS: dict[str, Callable[[Storage], object]] = {
     "get_meta": lambda s: s.get_meta("k"),
     "set_meta": lambda s: s.set_meta("k", "v"),
     "integrity_check": lambda s: s.integrity_check(),
+    "source_events": lambda s: s.source_events(),
+    "hold_host": lambda s: s.hold_host("a.example", T0),
+    "host_holds": lambda s: s.host_holds(T0),
+    "reset_source": lambda s: s.reset_source(1),
+    # dedupe (issue 6)
+    "resolve_entries": lambda s: s.resolve_entries(1, [("k1", "https://a/x")]),
+    "stories_of_links": lambda s: s.stories_of_links(["https://a/x"]),
+    "near_candidates": lambda s: s.near_candidates([1, 2]),
+    "purge_entries": lambda s: s.purge_entries(["k1"], T0),
+    "tombstones": lambda s: s.tombstones(1),
+    "set_preferred_sources": lambda s: s.set_preferred_sources([1]),
+    "story_members": lambda s: s.story_members("k1"),
+    "aliases_of": lambda s: s.aliases_of("k1"),
+    "near_index_size": lambda s: s.near_index_size(),
+    "entries_older_than": lambda s: s.entries_older_than(T0),
+    "index_entries": lambda s: s.index_entries([("k1", Fingerprint((1, 2)))]),
+    # publishing (issue 5)
+    "take_dirty_feeds": lambda s: s.take_dirty_feeds(),
+    "mark_feeds_dirty": lambda s: s.mark_feeds_dirty(["all"]),
+    "unarchived_stories": lambda s: s.unarchived_stories(
+        FeedKind.TOPIC, "ai", "topics/ai", 10
+    ),
+    "count_unarchived": lambda s: s.count_unarchived(FeedKind.ALL, "", "all"),
+    "newest_headlines": lambda s: s.newest_headlines(FeedKind.AUTHOR),
+    "archive_page_count": lambda s: s.archive_page_count("all"),
+    "freeze_archive_page": lambda s: s.freeze_archive_page(
+        "all", [("s", "i", "k", None)], "[]", T0
+    ),
+    "archived_gone": lambda s: s.archived_gone(FeedKind.ALL, "", "all"),
+    "forget_archived": lambda s: s.forget_archived("all", ["s"]),
+    "archive_page": lambda s: s.archive_page("all", 1),
+    "archived_story_ids": lambda s: s.archived_story_ids("all", ["s"]),
+    "published_entries": lambda s: s.published_entries("all"),
+    "record_published": lambda s: s.record_published(
+        "all", [], [("i", None, None)], T0
+    ),
+    "retractions": lambda s: s.retractions("all"),
+    "prune_retractions": lambda s: s.prune_retractions(T0),
+    "feed_hash": lambda s: s.feed_hash("all"),
+    "set_feed_hash": lambda s: s.set_feed_hash("all", "h", T0),
+    "latest_feed_change": lambda s: s.latest_feed_change(),
 }
 WRITES = ["sync_sources", "record_poll", "set_memberships", "set_meta"]
+WRITES += ["hold_host", "reset_source"]
+WRITES += ["purge_entries", "set_preferred_sources", "index_entries"]
+WRITES += ["take_dirty_feeds", "mark_feeds_dirty", "freeze_archive_page"]
+WRITES += ["forget_archived"]
+WRITES += ["record_published", "prune_retractions", "set_feed_hash"]
 
 
 def test_locked_test_covers_every_public_method() -> None:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -15,11 +17,19 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from feedhub import __version__, daemon, pipeline
-from feedhub.config import load_config
+from feedhub import __version__, daemon, pipeline, subscribe
+from feedhub.config import add_sources, load_config, parse_config, parse_duration
 from feedhub.exceptions import FeedhubError
+from feedhub.opml import read_opml
 from feedhub.storage import Storage
-from feedhub.types import Config, PollResult, PollStatus, SourceState
+from feedhub.types import (
+    Config,
+    PollResult,
+    PollStatus,
+    SourceConfig,
+    SourceState,
+    TopicConfig,
+)
 
 log = logging.getLogger(__name__)
 
@@ -127,11 +137,7 @@ def poll(obj: _Obj, force: bool) -> None:
         config = obj.config()
         with Storage(config.database) as storage:
             storage.sync_sources(config.sources, pipeline.utcnow())
-            due = (
-                storage.get_sources()
-                if force
-                else storage.due_sources(pipeline.utcnow())
-            )
+            due = pipeline.pollable_sources(storage, pipeline.utcnow(), force=force)
             executor = pipeline.make_executor(config.polling.workers)
             try:
                 with _progress(len(due)) as advance:
@@ -145,6 +151,8 @@ def poll(obj: _Obj, force: bool) -> None:
             finally:
                 if executor is not None:
                     executor.shutdown()
+            # archives, retractions, WebSub pings and publish.out_dir
+            pipeline.publish_changes(storage, config, now=pipeline.utcnow())
     counts = pipeline.summarize(results)
     failed = [r for r in results if r.status is PollStatus.ERROR]
     for result in sorted(failed, key=lambda r: r.url):
@@ -163,18 +171,19 @@ def poll(obj: _Obj, force: bool) -> None:
     "out_dir",
     required=True,
     type=click.Path(file_okay=False),
-    help="Directory to write the feeds and index.html into.",
+    help="Directory to write the feeds, archives, index.html and OPML into.",
 )
 @click.pass_obj
 def publish(obj: _Obj, out_dir: str) -> None:
-    """Write every published feed and the index page into a directory."""
+    """Write every feed (Atom, RSS, JSON Feed, HTML), its archive pages, the
+    index page and the OPML files into a directory, rewriting only what changed."""
     with _errors():
         config = obj.config()
         with Storage(config.database) as storage:
             pipeline.apply_rules(storage, config)
-            written, unchanged = pipeline.publish_all(
-                storage, config, out_dir, now=pipeline.utcnow()
-            )
+            now = pipeline.utcnow()
+            pipeline.publish_changes(storage, config, now=now)
+            written, unchanged = pipeline.publish_all(storage, config, out_dir, now=now)
     click.echo(f"published to {out_dir}: {written} written, {unchanged} unchanged")
 
 
@@ -182,73 +191,352 @@ def _when(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%SZ") if value else "-"
 
 
-def _source_row(state: SourceState) -> dict[str, Any]:
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _source_row(
+    state: SourceState, now: datetime, holds: dict[str, datetime]
+) -> dict[str, Any]:
+    health = state.health
     return {
         "id": state.id,
         "url": state.url,
         "fetch_url": state.fetch_url,
         "name": state.name or state.title,
-        "status": state.last_status.value if state.last_status else "never polled",
+        "status": subscribe.status(state, now, holds),
+        "last_result": state.last_status.value if state.last_status else None,
         "http_status": state.last_http_status,
-        "last_polled": state.last_polled_at.isoformat()
-        if state.last_polled_at
-        else None,
-        "last_success": state.last_success_at.isoformat()
-        if state.last_success_at
-        else None,
-        "next_poll": state.next_check_at.isoformat() if state.next_check_at else None,
+        "last_polled": _iso(state.last_polled_at),
+        "last_success": _iso(state.last_success_at),
+        "next_poll": _iso(
+            None
+            if health.gone_at
+            else subscribe.held_until(state, now, holds) or state.next_check_at
+        ),
         "errors": state.error_count,
         "last_error": state.last_error,
         "entries": state.entry_count,
+        "failing_since": _iso(health.failing_since),
+        "dead_since": _iso(health.dead_since),
+        "gone_since": _iso(health.gone_at),
+        "held_until": _iso(subscribe.held_until(state, now, holds)),
+        "moved_from": state.url if state.fetch_url != state.url else None,
+        "redirect_pending": health.redirect_to,
     }
+
+
+_STATUS_STYLE = {
+    "gone": "bold red",
+    "dead": "bold red",
+    "failing": "red",
+    "held": "yellow",
+    "never polled": "dim",
+}
 
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@click.option(
+    "--reset",
+    "reset_ids",
+    type=int,
+    multiple=True,
+    metavar="ID",
+    help="Forget source ID's errors, Retry-After hold and 410 retirement, so "
+    "the next poll asks again (repeatable).",
+)
 @click.pass_obj
-def sources(obj: _Obj, as_json: bool) -> None:
-    """List sources with their last status, last success, next poll and error."""
+def sources(obj: _Obj, as_json: bool, reset_ids: tuple[int, ...]) -> None:
+    """List sources: status, last HTTP code, last success, next poll,
+    consecutive errors and last error."""
     with _errors():
         config = obj.config()
+        now = pipeline.utcnow()
         with Storage(config.database) as storage:
-            storage.sync_sources(config.sources, pipeline.utcnow())
+            storage.sync_sources(config.sources, now)
+            for source_id in reset_ids:
+                try:
+                    storage.reset_source(source_id)
+                except KeyError as e:
+                    raise click.ClickException(f"no source with id {source_id}") from e
             states = storage.get_sources()
+            holds = storage.host_holds(now)
+    rows = [_source_row(s, now, holds) for s in states]
     if as_json:
-        click.echo(json.dumps([_source_row(s) for s in states], indent=2))
+        click.echo(json.dumps(rows, indent=2))
         return
     table = Table(show_lines=False)
-    for column in (
-        "id",
-        "source",
-        "status",
-        "HTTP",
-        "last success",
-        "next poll",
-        "errors",
-    ):
+    for column in ("id", "source", "status", "HTTP", "last success", "next poll"):
         table.add_column(column)
-    for state in states:
-        row = _source_row(state)
+    table.add_column("errors", justify="right")
+    table.add_column("last error")
+    for state, row in zip(states, rows, strict=True):
         name = row["name"] or ""
         label = f"{name}\n{state.url}" if name else state.url
-        if state.fetch_url != state.url:
-            label += f"\n-> {state.fetch_url}"
-        if state.last_error:
-            label += f"\n[red]{state.last_error}[/red]"
+        if row["moved_from"]:
+            label += f"\n[cyan]moved to {state.fetch_url}[/cyan]"
+        status = row["status"]
+        style = _STATUS_STYLE.get(status)
         table.add_row(
             str(state.id),
             label,
-            row["status"],
+            f"[{style}]{status}[/{style}]" if style else status,
             str(state.last_http_status or "-"),
             _when(state.last_success_at),
-            _when(state.next_check_at),
+            "-"
+            if state.health.gone_at
+            else _when(subscribe.held_until(state, now, holds) or state.next_check_at),
             str(state.error_count),
+            state.last_error or "",
         )
     console = Console()
     if not console.is_terminal:
         # piped into grep or a file: do not fold URLs at 80 columns
         console = Console(width=240)
     console.print(table)
+
+
+@cli.command()
+@click.argument("url")
+@click.option(
+    "--topic", "topics", multiple=True, metavar="T",
+    help="Topic every entry of the feed joins (repeatable); declared if new.",
+)  # fmt: skip
+@click.option("--name", default=None, help="Display name (default: the feed's title).")
+@click.pass_obj
+def add(obj: _Obj, url: str, topics: tuple[str, ...], name: str | None) -> None:
+    """Check a feed URL (or find the feed of a site's page) and add it to
+    feeds.yaml, keeping the file's comments and layout."""
+    with _errors():
+        config = _config_or_empty(obj.config_path)
+        _check_slugs(topics)
+        (checked,) = subscribe.check_feeds(config, [url])
+        if not isinstance(checked, subscribe.CheckedFeed):
+            raise checked
+        declared = {t.slug for t in config.topics}
+        new_topics = [TopicConfig(t, t) for t in topics if t not in declared]
+        source = SourceConfig(checked.url, name, topics)
+        add_sources(obj.config_path, [source], new_topics)
+    if checked.page:
+        click.echo(f"found {checked.url} on {checked.page}")
+    title = checked.title or "untitled"
+    click.echo(
+        f"added {checked.url} ({title}, {checked.entries} entries) to {obj.config_path}"
+    )
+    for topic in new_topics:
+        click.echo(f"declared topic {topic.slug!r}")
+
+
+def _config_or_empty(path: str) -> Config:
+    if os.path.exists(path):
+        return load_config(path)
+    return parse_config("", os.path.abspath(path))
+
+
+def _check_slugs(slugs: Sequence[str]) -> None:
+    for slug in slugs:
+        if subscribe.slugify(slug) != slug:
+            raise click.BadParameter(
+                f"{slug!r} is not a topic slug (lower-case letters, digits and "
+                f"'-'); try {subscribe.slugify(slug)!r}",
+                param_hint="--topic",
+            )
+
+
+@contextmanager
+def _bar(label: str, total: int) -> Iterator[Callable[[object], None]]:
+    console = Console(stderr=True)
+    if not console.is_terminal or total == 0:
+        yield lambda item: None
+        return
+    columns = (TextColumn(label), BarColumn(), MofNCompleteColumn())
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task(label, total=total)
+        yield lambda item: progress.advance(task)
+
+
+@cli.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--folder-topics", is_flag=True,
+    help="Make the titles of enclosing outlines (and OPML categories) topics "
+    "of their feeds, declaring new ones.",
+)  # fmt: skip
+@click.option(
+    "--topic", "topics", multiple=True, metavar="T",
+    help="Topic every imported feed joins (repeatable); declared if new.",
+)  # fmt: skip
+@click.option(
+    "--no-check", is_flag=True,
+    help="Add every outline without fetching it first.",
+)  # fmt: skip
+@click.pass_obj
+def import_(
+    obj: _Obj, file: str, folder_topics: bool, topics: tuple[str, ...], no_check: bool
+) -> None:
+    """Import the feeds of an OPML file into feeds.yaml: each is checked by
+    fetching it once (with a progress bar); failures are listed, not added."""
+    with _errors():
+        config = _config_or_empty(obj.config_path)
+        _check_slugs(topics)
+        with open(file, "rb") as f:
+            subscriptions = read_opml(f.read(), file)
+        plan, new_topics, skipped = subscribe.plan_import(
+            config, subscriptions, folder_topics=folder_topics, topics=topics
+        )
+        failed: list[tuple[str, str]] = []
+        if plan and not no_check:
+            with _bar("checking", len(plan)) as advance:
+                checks = subscribe.check_feeds(config, [s.url for s in plan], advance)
+            kept = []
+            seen = {s.url for s in config.sources}
+            for source, checked in zip(plan, checks, strict=True):
+                if isinstance(checked, subscribe.CheckedFeed):
+                    if checked.url not in seen:
+                        seen.add(checked.url)
+                        kept.append(replace(source, url=checked.url))
+                else:
+                    failed.append((source.url, str(checked)))
+            plan = kept
+        used = {t for s in plan for t in s.topics}
+        new_topics = [t for t in new_topics if t.slug in used]
+        if plan:
+            add_sources(obj.config_path, plan, new_topics)
+    for url, reason in failed:
+        click.echo(f"failed  {url}: {reason}", err=True)
+    click.echo(
+        f"imported {len(plan)} feeds into {obj.config_path}: "
+        f"{len(skipped)} already there, {len(failed)} failed"
+        + (f", {len(new_topics)} new topics" if new_topics else "")
+    )
+
+
+@cli.command("export-opml")
+@click.option(
+    "--out", "out", type=click.Path(dir_okay=False), default="-", show_default=True,
+    help="File to write ('-' for standard output).",
+)  # fmt: skip
+@click.pass_obj
+def export_opml(obj: _Obj, out: str) -> None:
+    """Write the sources as an OPML 2.0 subscription list, topics as categories."""
+    with _errors():
+        config = obj.config()
+        with Storage(config.database) as storage:
+            data = subscribe.export_opml(storage, config, pipeline.utcnow())
+    with click.open_file(out, "wb", atomic=out != "-") as f:
+        f.write(data)
+
+
+def _copy_json(copy: pipeline.ExplainedCopy) -> dict[str, Any]:
+    entry, match = copy.entry, copy.match
+    return {
+        "key": entry.key,
+        "source": copy.source,
+        "title": entry.data.title,
+        "link": entry.data.link,
+        "canonical_link": entry.canonical_link,
+        "first_seen": entry.first_seen_at.isoformat(),
+        "representative": copy.representative,
+        "hidden": copy.hidden,
+        "aliases": list(copy.aliases),
+        "rule": match.rule.value if match else None,
+        "score": match.score if match else None,
+        "matched_key": match.matched_key if match else None,
+        "detail": match.detail if match else None,
+    }
+
+
+def _copy_line(copy: pipeline.ExplainedCopy) -> str:
+    match = copy.match
+    if match is None:
+        why = "stored before feedhub recorded story decisions"
+    else:
+        why = match.rule.value
+        if match.score is not None:
+            why += f" {match.score:.2f}"
+        if match.matched_key:
+            why += f" with {match.matched_key[:12]}"
+        if match.detail:
+            why += f": {match.detail}"
+    flags = "".join(
+        [
+            " [representative]" if copy.representative else "",
+            " [backlog]" if copy.hidden else "",
+        ]
+    )
+    return (
+        f"  * {copy.entry.key[:12]} {copy.source}: {copy.entry.data.title!r}{flags}\n"
+        f"      {copy.entry.data.link or '(no link)'}\n      {why}"
+    )
+
+
+@cli.command()
+@click.argument("ref")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@click.pass_obj
+def explain(obj: _Obj, ref: str, as_json: bool) -> None:
+    """Say which story an entry (URL, guid or key) belongs to, and why.
+
+    Lists every copy of the story with the rule and score that put it there,
+    so that merges can be checked and thresholds tuned (``dedupe:``).
+    Exits 1 when nothing matches REF.
+    """
+    with _errors():
+        config = obj.config()
+        with Storage(config.database) as storage:
+            found = pipeline.explain(storage, config, ref)
+    if not found:
+        raise click.ClickException(f"explain: no stored entry matches {ref!r}")
+    if as_json:
+        rows = [
+            {
+                "entry": e.key,
+                "story": e.story_id,
+                "published_id": e.published_id,
+                "representative_rule": e.representative_rule,
+                "copies": [_copy_json(c) for c in e.copies],
+            }
+            for e in found
+        ]
+        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    for e in found:
+        click.echo(f"entry {e.key[:12]} is in story {e.story_id[:12]}")
+        if e.published_id:
+            click.echo(f"  published as {e.published_id}")
+        click.echo(f"  representative: {e.representative_rule}")
+        click.echo(f"  {len(e.copies)} copies:")
+        for copy in e.copies:
+            click.echo(_copy_line(copy))
+
+
+@cli.command()
+@click.argument("refs", nargs=-1)
+@click.option(
+    "--older-than",
+    default=None,
+    help="Also purge entries first seen and dated longer ago than this (e.g. 180d).",
+)
+@click.pass_obj
+def purge(obj: _Obj, refs: tuple[str, ...], older_than: str | None) -> None:
+    """Delete entries (URL, guid or key) for good, leaving tombstones.
+
+    A purged entry is never ingested again, not even when its feed re-keys it.
+    """
+    with _errors():
+        config = obj.config()
+        try:
+            seconds = None if older_than is None else parse_duration(older_than)
+        except ValueError as e:
+            raise click.BadParameter(str(e), param_hint="--older-than") from e
+        if not refs and seconds is None:
+            raise click.UsageError("give entries to purge, or --older-than")
+        with Storage(config.database) as storage:
+            count = pipeline.purge(
+                storage, config, refs, older_than=seconds, now=pipeline.utcnow()
+            )
+    click.echo(f"purged {count} entries (tombstones kept)")
 
 
 def main() -> None:

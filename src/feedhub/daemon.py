@@ -90,6 +90,8 @@ def run(config: Config) -> None:
     stop = threading.Event()
     executor = pipeline.make_executor(config.polling.workers)
 
+    first_pass = [True]
+
     def job() -> None:
         if stop.is_set():
             return
@@ -102,6 +104,13 @@ def run(config: Config) -> None:
                 counts.new,
                 counts.updated,
             )
+        if not stop.is_set():
+            # archives, retractions, WebSub pings and publish.out_dir; the
+            # first pass writes the whole static site
+            pipeline.publish_changes(
+                storage, config, now=pipeline.utcnow(), full=first_pass[0]
+            )
+            first_pass[0] = False
 
     scheduler = PollScheduler(job, tick=poll_tick(config))
     server = _server(storage, config, scheduler.health)

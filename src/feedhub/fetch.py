@@ -192,6 +192,8 @@ class Fetcher:
         self._session: aiohttp.ClientSession | None = None
         self._resolver: _GuardedResolver | None = None
         self._host_limits: dict[str, asyncio.Semaphore] = {}
+        # loop time before which no new request may start, per host
+        self._host_next: dict[str, float] = {}
 
     async def __aenter__(self) -> Fetcher:
         config = self._config
@@ -279,6 +281,7 @@ class Fetcher:
         while True:
             host = url.raw_host or ""
             async with self._host_limit(host):
+                await self._space(host)
                 if deadline.when() is None:
                     loop = asyncio.get_running_loop()
                     deadline.reschedule(loop.time() + self._config.timeout)
@@ -301,6 +304,22 @@ class Fetcher:
             permanent = permanent and status in PERMANENT_STATUSES
             seen.add(target)
             url = target
+
+    async def _space(self, host: str) -> None:
+        """Wait until ``per_host_delay`` has passed since the last start to host.
+
+        Slots are reserved before sleeping, so concurrent fetches to one host
+        start at least ``per_host_delay`` apart, in the order they got here.
+        """
+        delay = self._config.per_host_delay
+        if delay <= 0:
+            return
+        key = host.lower().rstrip(".")
+        now = asyncio.get_running_loop().time()
+        start = max(now, self._host_next.get(key, now))
+        self._host_next[key] = start + delay
+        if start > now:
+            await asyncio.sleep(start - now)
 
     def _host_limit(self, host: str) -> asyncio.Semaphore:
         key = host.lower().rstrip(".")

@@ -89,7 +89,46 @@ def normalize(parsed: ParsedFeed) -> FeedData:
         language=_stripped(parsed.language),
         ttl=parsed.ttl if parsed.ttl is not None and parsed.ttl >= 0 else None,
         entries=tuple(_entry(entry, base) for entry in parsed.entries),
+        update_interval=_update_interval(parsed.update_period, parsed.update_frequency),
+        skip_hours=tuple(sorted({h for h in parsed.skip_hours if 0 <= h <= 23})),
+        skip_days=tuple(
+            sorted({_DAYS[d] for d in map(str.lower, parsed.skip_days) if d in _DAYS})
+        ),
     )
+
+
+# RSS 1.0 Syndication module: sy:updatePeriod, default "daily".
+_PERIODS = {
+    "hourly": 3600.0,
+    "daily": 86400.0,
+    "weekly": 7 * 86400.0,
+    "monthly": 30 * 86400.0,
+    "yearly": 365 * 86400.0,
+}
+# RSS 2.0 <skipDays> names -> datetime.weekday()
+_DAYS = {
+    name: number
+    for number, names in enumerate(
+        ("monday mon", "tuesday tue", "wednesday wed", "thursday thu")
+        + ("friday fri", "saturday sat", "sunday sun")
+    )
+    for name in names.split()
+}
+
+
+def _update_interval(period: str | None, frequency: int | None) -> float | None:
+    """Seconds between updates from sy:updatePeriod / sy:updateFrequency.
+
+    Either may be missing (defaults "daily" and 1); unknown periods and
+    non-positive frequencies give None.
+    """
+    if period is None and frequency is None:
+        return None
+    seconds = _PERIODS.get((period or "daily").strip().lower())
+    count = 1 if frequency is None else frequency
+    if seconds is None or count < 1:
+        return None
+    return seconds / count
 
 
 def sanitize_html(html: str, base: str | None) -> str:

@@ -53,12 +53,34 @@ class PollingConfig:
     user_agent: str | None = None
     #: worker processes for parsing; 0 means one per core, 1 means serial
     workers: int = 0
+    #: minimum seconds between the starts of two requests to one host
+    per_host_delay: float = 0.5
+    #: longest Retry-After honoured, seconds; longer requests are cut to this
+    retry_after_max: float = 86400.0
+    #: what a Retry-After holds back: "source" (that feed) or "host" (every feed on it)
+    retry_after_scope: str = "host"
+    #: seconds of continuous failure after which a source is reported dead
+    dead_after: float = 7 * 86400.0
 
 
 @dataclass(frozen=True, slots=True)
 class PublishConfig:
     #: entries per published feed
     entries_per_feed: int = 50
+    #: entries per RFC 5005 archive page; the subscription document holds the
+    #: newest entries not yet archived (entries_per_feed up to one page more)
+    archive_page_size: int = 50
+    #: seconds an RFC 6721 at:deleted-entry stays in a feed after a retraction
+    retraction_period: float = 30 * 86400.0
+    #: WebSub hub URL; None publishes no rel="hub" and pings nobody
+    hub: str | None = None
+    #: directory `feedhub run` keeps up to date with every published file
+    out_dir: str | None = None
+    #: title of the HTML index and of the OPML
+    site_title: str = "feedhub"
+    #: entries of a new (or wholly re-keyed) source published as new; the
+    #: rest of its backlog is stored but not published. None publishes all
+    backlog_per_new_source: int | None = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +119,61 @@ class SourceConfig:
     interval: float | None = None
 
 
+class CleanAction(enum.StrEnum):
+    """What a cleaning rule does with the block it matches."""
+
+    #: remove the matching block only
+    DROP = "drop"
+    #: remove the matching block and everything after it
+    CUT = "cut"
+    #: the block heads an author bio: remove it and the blocks after it up to
+    #: the next heading, keeping their text as the author's bio
+    BIO = "bio"
+
+
+@dataclass(frozen=True, slots=True)
+class CleanRule:
+    """A boilerplate rule: a pattern matched against a block's whole text."""
+
+    #: unique name, shown by ``feedhub explain`` and used to disable it
+    name: str
+    #: regular expression matched (fullmatch, case-insensitive) against the
+    #: block's text with whitespace collapsed
+    pattern: str
+    action: CleanAction = CleanAction.DROP
+
+
+@dataclass(frozen=True, slots=True)
+class DedupeConfig:
+    """Thresholds and rules of the story grouping (the ``dedupe:`` section)."""
+
+    #: group copies by content (MinHash/LSH) as well as by canonical link
+    near_duplicates: bool = True
+    #: copies published further apart than this (seconds) never merge by content
+    window: float = 3 * 86400.0
+    #: Jaccard similarity of word 3-shingles at or above which copies merge
+    body_threshold: float = 0.5
+    #: share of the shorter copy's shingles found in the longer one at or above
+    #: which copies merge (trimmed or extended copies)
+    containment_threshold: float = 0.8
+    #: title similarity that, with containment >= ``title_containment``, merges
+    title_threshold: float = 0.6
+    #: containment needed alongside a similar title
+    title_containment: float = 0.3
+    #: shingles the shorter copy needs before its body is compared at all
+    min_shingles: int = 15
+    #: more query parameters to drop from links, on top of the built-in list
+    tracking_params: tuple[str, ...] = ()
+    #: map AMP variants (/amp, ?amp=1, AMP caches) to the canonical page
+    amp: bool = True
+    #: source URLs whose copy represents a story, the first listed wins
+    prefer: tuple[str, ...] = ()
+    #: boilerplate rules applied after the built-in ones
+    clean_rules: tuple[CleanRule, ...] = ()
+    #: built-in cleaning rules switched off, by name
+    clean_disable: tuple[str, ...] = ()
+
+
 @dataclass(frozen=True, slots=True)
 class Config:
     #: absolute path of the config file this came from (None when built in code)
@@ -108,6 +185,7 @@ class Config:
     publish: PublishConfig = field(default_factory=PublishConfig)
     sources: tuple[SourceConfig, ...] = ()
     topics: tuple[TopicConfig, ...] = ()
+    dedupe: DedupeConfig = field(default_factory=DedupeConfig)
 
 
 # --------------------------------------------------------------------------
@@ -162,6 +240,8 @@ class Author:
     name: str | None = None
     email: str | None = None
     uri: str | None = None
+    #: short biography, moved out of the content by a cleaning rule
+    bio: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,6 +302,14 @@ class ParsedFeed:
     entries: tuple[ParsedEntry, ...] = ()
     #: survivable parser complaint (feedparser bozo), logged as a warning
     warning: str | None = None
+    #: sy:updatePeriod as written ("hourly", "daily", "weekly", "monthly", "yearly")
+    update_period: str | None = None
+    #: sy:updateFrequency: updates per update_period
+    update_frequency: int | None = None
+    #: RSS <skipHours>: hours (0-23, GMT) in which the feed need not be polled
+    skip_hours: tuple[int, ...] = ()
+    #: RSS <skipDays>: day names as written ("Saturday")
+    skip_days: tuple[str, ...] = ()
 
 
 # --------------------------------------------------------------------------
@@ -266,6 +354,12 @@ class FeedData:
     language: str | None = None
     ttl: int | None = None
     entries: tuple[EntryData, ...] = ()
+    #: seconds between updates the feed announces (sy:updatePeriod/Frequency)
+    update_interval: float | None = None
+    #: hours (0-23, UTC) in which the feed asks not to be polled, sorted
+    skip_hours: tuple[int, ...] = ()
+    #: weekdays (0 = Monday, UTC) on which the feed asks not to be polled, sorted
+    skip_days: tuple[int, ...] = ()
 
 
 # --------------------------------------------------------------------------
@@ -309,6 +403,49 @@ class EntryUpdate:
     identity: EntryIdentity
     topics: tuple[TopicMatch, ...] = ()
     authors: tuple[AuthorRef, ...] = ()
+    #: near-duplicate index keys; None leaves the entry out of the index
+    fingerprint: Fingerprint | None = None
+    #: why the entry belongs to ``identity.story_id``
+    match: StoryMatch | None = None
+    #: the key the feed's id gives the entry now, when the feed re-keyed it
+    #: and ``identity.key`` is the key it was first stored under
+    alias: str | None = None
+    #: stored but not published as new (backlog of a new or re-keyed source)
+    hidden: bool = False
+
+
+class StoryRule(enum.StrEnum):
+    """How an entry came to belong to its story."""
+
+    #: the first copy: a story of its own
+    FOUNDED = "founded"
+    #: same canonical link (origin link, tracking parameters removed, AMP mapped)
+    CANONICAL_LINK = "canonical-link"
+    #: near-duplicate text (MinHash/LSH candidates, exact similarity)
+    NEAR_DUPLICATE = "near-duplicate"
+    #: similar title and overlapping text within the time window
+    TITLE = "title"
+
+
+@dataclass(frozen=True, slots=True)
+class StoryMatch:
+    """Why an entry belongs to its story (what ``feedhub explain`` prints)."""
+
+    rule: StoryRule
+    #: the similarity that decided, 0..1, when a score decided
+    score: float | None = None
+    #: key of the stored copy it was matched with
+    matched_key: str | None = None
+    #: one line, e.g. "jaccard 0.91, containment 0.97, title 0.62, 3h apart"
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Fingerprint:
+    """An entry's keys in the near-duplicate index."""
+
+    #: LSH bucket ids (body bands, lead bands, title), signed 64-bit
+    buckets: tuple[int, ...] = ()
 
 
 # --------------------------------------------------------------------------
@@ -347,6 +484,57 @@ class SourceState:
     error_count: int = 0
     last_error: str | None = None
     entry_count: int = 0
+    #: poll bookkeeping kept by the scheduler (see SourceHealth)
+    health: SourceHealth = field(default_factory=lambda: SourceHealth())
+
+
+class SourceEventKind(enum.StrEnum):
+    #: a permanent redirect was confirmed and the new URL is polled from now on
+    MOVED = "moved"
+    #: 410 Gone: the source is retired and no longer requested
+    GONE = "gone"
+    #: failing continuously for longer than ``polling.dead_after``
+    DEAD = "dead"
+    #: a dead source answered again
+    REVIVED = "revived"
+
+
+@dataclass(frozen=True, slots=True)
+class SourceEvent:
+    """Something an operator should know happened to a source."""
+
+    kind: SourceEventKind
+    at: datetime
+    #: one line, e.g. "moved from https://a/feed to https://b/feed"
+    detail: str = ""
+    source_id: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SourceHealth:
+    """Per-source poll bookkeeping beyond the basic state; replaced as a whole."""
+
+    #: sha256 of the last body stored (salted with feedhub's version)
+    body_hash: str | None = None
+    #: not requested before this time (Retry-After, scope "source")
+    retry_after_until: datetime | None = None
+    #: start of the current run of consecutive failures
+    failing_since: datetime | None = None
+    #: when the source was found dead (failing longer than dead_after)
+    dead_since: datetime | None = None
+    #: when a 410 retired the source; it is never requested again
+    gone_at: datetime | None = None
+    #: target of the permanent redirect seen on the last polls, not yet stored
+    redirect_to: str | None = None
+    #: consecutive polls that confirmed ``redirect_to``
+    redirect_count: int = 0
+    #: the feed's own interval hint in seconds (largest of ttl and sy:*)
+    feed_interval: float | None = None
+    #: hours (0-23 UTC) and weekdays (0 = Monday) the feed asks us to skip
+    skip_hours: tuple[int, ...] = ()
+    skip_days: tuple[int, ...] = ()
+    #: events to record with this update (not read back into SourceState)
+    events: tuple[SourceEvent, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -363,6 +551,9 @@ class StoredEntry:
     last_changed_at: datetime
     topics: tuple[str, ...] = ()
     authors: tuple[AuthorRef, ...] = ()
+    #: atom:id the entry's story is published under, pinned when the story was
+    #: first stored; set on representatives returned by feed queries
+    published_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -404,6 +595,11 @@ class FeedRef:
     path: str
     #: entries stored in it (one per story)
     entry_count: int = 0
+    #: the newest entry's title and link, for the HTML index
+    newest_title: str | None = None
+    newest_link: str | None = None
+    #: the feed's one-line description (topics)
+    description: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -418,6 +614,11 @@ class SourceInfo:
     #: the source site's page (rel="alternate")
     link: str | None = None
     updated: datetime | None = None
+    #: the source feed's authors, rights and categories (RFC 4287 4.2.11 asks
+    #: for them when the entry lacks its own)
+    authors: tuple[Author, ...] = ()
+    rights: str | None = None
+    categories: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -462,3 +663,37 @@ class FeedDocument:
     updated: datetime
     entries: tuple[PublishedEntry, ...] = ()
     subtitle: str | None = None
+    #: further feed-level links: twins (alternate), hub, RFC 5005 archive links
+    links: tuple[DocLink, ...] = ()
+    #: RFC 5005 section 2 fh:complete: the document holds the whole history
+    complete: bool = False
+    #: RFC 5005 section 4 fh:archive: this is an immutable archive page
+    archive: bool = False
+    #: RFC 6721 retractions carried by the document
+    deleted: tuple[DeletedEntry, ...] = ()
+    #: minutes a reader may cache the document (RSS <ttl>)
+    ttl: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DocLink:
+    """A feed-level link: rel, absolute href, media type, title."""
+
+    rel: str
+    href: str
+    type: str | None = None
+    title: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeletedEntry:
+    """An entry retracted from a feed (RFC 6721 at:deleted-entry)."""
+
+    #: the atom:id the entry was published with
+    ref: str
+    #: when feedhub retracted it
+    when: datetime
+    #: why, in one line, e.g. "merged into tag:example.org,2026:42"
+    comment: str | None = None
+    #: the entry's link, when it had one
+    link: str | None = None

@@ -5,14 +5,17 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Sequence
 
+from feedhub.config._edit import add_to_text, check_edit, write_text
 from feedhub.config._reader import compose
 from feedhub.config._sections import ConfigReader
 from feedhub.config._values import parse_duration, parse_size
 from feedhub.exceptions import ConfigError
-from feedhub.types import Config
+from feedhub.types import Config, SourceConfig, TopicConfig
 
 __all__ = [
+    "add_sources",
     "config_fingerprint",
     "load_config",
     "parse_config",
@@ -68,6 +71,42 @@ def parse_config(text: str, path: str) -> Config:
     """
     root = compose(text, path)
     return ConfigReader(path).config(root)
+
+
+def add_sources(
+    path: str | os.PathLike[str],
+    sources: Sequence[SourceConfig],
+    topics: Sequence[TopicConfig] = (),
+) -> Config:
+    """Append sources (and new topics) to a feeds.yaml, keeping its comments.
+
+    Every other line of the file stays byte for byte as it was; the edited
+    text is validated before it atomically replaces the file.
+
+    Args:
+        path: the config file; created when missing.
+        sources: to append under ``sources:``.
+        topics: to declare under ``topics:`` (slug and title).
+
+    Returns:
+        The configuration read from the edited file.
+
+    Raises:
+        ConfigError: the file is invalid, the result would be (e.g. a URL
+            already listed), or the file cannot be written.
+    """
+    filename = os.path.abspath(os.fspath(path))
+    before = load_config(filename) if os.path.exists(filename) else None
+    text = ""
+    if before is not None:
+        with open(filename, encoding="utf-8-sig") as f:
+            text = f.read()
+    edited = add_to_text(text, filename, sources, topics)
+    after = parse_config(edited, filename)
+    if before is not None:
+        check_edit(before, after, sources, topics)
+    write_text(filename, edited)
+    return after
 
 
 def config_fingerprint(config: Config) -> str:

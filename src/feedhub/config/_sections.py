@@ -5,13 +5,25 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable
+from typing import Any
 
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from feedhub.config._reader import NodeReader, child, describe, is_null, suggest
+from feedhub.config._reader import (
+    FLOAT,
+    INT,
+    NodeReader,
+    child,
+    describe,
+    is_null,
+    suggest,
+)
 from feedhub.config._values import format_duration, network_exception, url_key
 from feedhub.types import (
+    CleanAction,
+    CleanRule,
     Config,
+    DedupeConfig,
     Match,
     PollingConfig,
     PublishConfig,
@@ -24,17 +36,33 @@ __all__ = ["ConfigReader"]
 
 _SLUG_RE = re.compile(r"[a-z0-9][a-z0-9-]*")
 
-_TOP_KEYS = ("database", "server", "polling", "publish", "sources", "topics")
+_TOP_KEYS = (
+    "database", "server", "polling", "publish", "sources", "topics", "dedupe",
+)  # fmt: skip
 _SERVER_KEYS = ("host", "port", "base_url")
 _POLLING_KEYS = (
     "interval", "min_interval", "max_interval", "timeout", "max_body_size",
     "max_redirects", "concurrency", "per_host_concurrency",
     "allow_private_networks", "user_agent", "workers",
+    "per_host_delay", "retry_after_max", "retry_after_scope", "dead_after",
 )  # fmt: skip
-_PUBLISH_KEYS = ("entries_per_feed",)
+_RETRY_AFTER_SCOPES = ("source", "host")
+_PUBLISH_KEYS = (
+    "entries_per_feed", "backlog_per_new_source",
+    "archive_page_size", "retraction_period", "hub", "out_dir", "site_title",
+)  # fmt: skip
 _SOURCE_KEYS = ("url", "name", "topics", "interval")
 _TOPIC_KEYS = ("title", "description", "match")
 _MATCH_KEYS = ("any", "all", "none")
+_DEDUPE_KEYS = (
+    "near_duplicates", "window", "body_threshold", "containment_threshold",
+    "title_threshold", "title_containment", "min_shingles", "tracking_params",
+    "amp", "prefer", "clean",
+)  # fmt: skip
+_CLEAN_KEYS = ("rules", "disable")
+#: publish.backlog_per_new_source when absent (None would mean "all")
+_BACKLOG: int | None = 10
+_RULE_KEYS = ("name", "pattern", "action")
 
 
 class ConfigReader(NodeReader):
@@ -54,20 +82,60 @@ class ConfigReader(NodeReader):
         top = self.mapping(root, "", _TOP_KEYS)
         polling = self.polling(top.get("polling"))
         topics = self.topics(top.get("topics"))
+        sources = self.sources(top.get("sources"), topics, polling)
         return Config(
             path=filename,
             database=_database(self.get(top, "database", "", self.text, ""), filename),
             server=self.server(top.get("server")),
             polling=polling,
             publish=self.publish(top.get("publish")),
-            sources=self.sources(top.get("sources"), topics, polling),
+            sources=sources,
             topics=topics,
+            dedupe=self.dedupe(top.get("dedupe"), sources),
         )
 
     def publish(self, node: Node | None) -> PublishConfig:
         values = self.mapping(node, "publish", _PUBLISH_KEYS)
         limit = self.range(1, 10000)
-        return PublishConfig(self.get(values, "entries_per_feed", "publish", limit, 50))
+        return PublishConfig(
+            self.get(values, "entries_per_feed", "publish", limit, 50),
+            backlog_per_new_source=self.get(
+                values, "backlog_per_new_source", "publish", self.backlog, _BACKLOG
+            ),
+            **self.publishing(values),
+        )
+
+    def publishing(self, values: dict[str, Node]) -> dict[str, Any]:
+        """The archive, retraction, WebSub and static-export keys of ``publish``."""
+        out: dict[str, Any] = {
+            "archive_page_size": self.get(
+                values, "archive_page_size", "publish", self.range(1, 10000), 50
+            ),
+            "retraction_period": self.get(
+                values, "retraction_period", "publish", self.duration, 30 * 86400.0
+            ),
+            "hub": self.get(values, "hub", "publish", self.optional_url, None),
+            "site_title": self.get(
+                values, "site_title", "publish", self.text, "feedhub"
+            ),
+        }
+        out_dir = self.get(values, "out_dir", "publish", self.optional_text, None)
+        if out_dir is not None:
+            # relative to the config file, like `database`
+            base = os.path.dirname(os.path.abspath(self.path))
+            out_dir = os.path.normpath(os.path.join(base, os.path.expanduser(out_dir)))
+        out["out_dir"] = out_dir
+        return out
+
+    def optional_url(self, node: Node, key: str) -> str | None:
+        """An http(s) URL, or null."""
+        return None if is_null(node) else self.url(node, key)
+
+    def backlog(self, node: Node, key: str) -> int | None:
+        """A count of entries, or ``all`` (None: publish the whole backlog)."""
+        if isinstance(node, ScalarNode) and node.value.strip().lower() == "all":
+            return None
+        return self.integer(node, key, 0, 1_000_000)
 
     def server(self, node: Node | None) -> ServerConfig:
         values = self.mapping(node, "server", _SERVER_KEYS)
@@ -92,6 +160,9 @@ class ConfigReader(NodeReader):
             "per_host_concurrency": self.range(1, 10000),
             "allow_private_networks": self.private_networks,
             "user_agent": self.user_agent,
+            "per_host_delay": self.delay, "retry_after_max": self.duration,
+            "retry_after_scope": self.retry_after_scope,
+            "dead_after": self.duration,
         }  # fmt: skip
         parsed = {n: readers[n](v, f"polling.{n}") for n, v in values.items()}
         polling = PollingConfig(**parsed)  # type: ignore[arg-type]
@@ -125,6 +196,22 @@ class ConfigReader(NodeReader):
                 f"polling.max_interval ({format_duration(p.max_interval)}); "
                 "raise max_interval to poll this rarely",
             )  # fmt: skip
+
+    def delay(self, node: Node, key: str) -> float:
+        """A duration that may be zero (``per_host_delay: 0`` turns spacing off)."""
+        if isinstance(node, ScalarNode) and node.value.strip() in ("0", "0s", "0.0"):
+            return 0.0
+        return self.duration(node, key)
+
+    def retry_after_scope(self, node: Node, key: str) -> str:
+        value = self.text(node, key)
+        if value not in _RETRY_AFTER_SCOPES:
+            raise self.error(
+                node, key, f"{value!r} is not a scope; use 'source' (hold back "
+                "only the feed that asked) or 'host' (every feed on its host)"
+                f"{suggest(value, _RETRY_AFTER_SCOPES)}",
+            )  # fmt: skip
+        return value
 
     def user_agent(self, node: Node, key: str) -> str | None:
         value = self.optional_text(node, key)
@@ -247,6 +334,124 @@ class ConfigReader(NodeReader):
                     node.value[i], child(key, i), f"topic {slug!r} is listed twice"
                 )
         return slugs
+
+    def dedupe(
+        self, node: Node | None, sources: tuple[SourceConfig, ...]
+    ) -> DedupeConfig:
+        values = self.mapping(node, "dedupe", _DEDUPE_KEYS)
+        d = DedupeConfig()
+
+        def flag(name: str, default: bool) -> bool:
+            if name not in values:
+                return default
+            value = self.boolean(values[name])
+            if value is None:
+                raise self.error(
+                    values[name], f"dedupe.{name}", "expected true or false"
+                )
+            return value
+
+        clean_rules, clean_disable = self.clean(values.get("clean"))
+        return DedupeConfig(
+            near_duplicates=flag("near_duplicates", d.near_duplicates),
+            window=self.get(values, "window", "dedupe", self.duration, d.window),
+            body_threshold=self.get(
+                values, "body_threshold", "dedupe", self.fraction, d.body_threshold
+            ),
+            containment_threshold=self.get(
+                values, "containment_threshold", "dedupe", self.fraction,
+                d.containment_threshold,
+            ),
+            title_threshold=self.get(
+                values, "title_threshold", "dedupe", self.fraction, d.title_threshold
+            ),
+            title_containment=self.get(
+                values, "title_containment", "dedupe", self.fraction,
+                d.title_containment,
+            ),
+            min_shingles=self.get(
+                values, "min_shingles", "dedupe", self.range(1, 100000), d.min_shingles
+            ),
+            tracking_params=self.get(
+                values, "tracking_params", "dedupe",
+                lambda n, k: self.texts(n, k, "[source, campaign_id]"), (),
+            ),
+            amp=flag("amp", d.amp),
+            prefer=self.get(
+                values, "prefer", "dedupe", lambda n, k: self.prefer(n, k, sources), ()
+            ),
+            clean_rules=clean_rules,
+            clean_disable=clean_disable,
+        )  # fmt: skip
+
+    def fraction(self, node: Node, key: str) -> float:
+        """A number from 0 to 1 (a similarity threshold)."""
+        if not isinstance(node, ScalarNode) or node.tag not in (INT, FLOAT):
+            raise self.error(
+                node, key, f"expected a number from 0 to 1, got {describe(node)}"
+            )
+        value = float(self.number(node))
+        if not 0.0 <= value <= 1.0:
+            raise self.error(node, key, f"{node.value} is not between 0 and 1")
+        return value
+
+    def prefer(
+        self, node: Node, key: str, sources: tuple[SourceConfig, ...]
+    ) -> tuple[str, ...]:
+        """Source URLs or names, resolved to configured source URLs."""
+        by_name = {s.name: s.url for s in sources if s.name}
+        by_url = {url_key(s.url): s.url for s in sources}
+        urls: list[str] = []
+        for i, item in enumerate(self.sequence(node, key, "[https://a.example/feed]")):
+            text = self.text(item, child(key, i))
+            url = by_url.get(url_key(text)) if "://" in text else by_name.get(text)
+            if url is None:
+                known = [s.name or s.url for s in sources]
+                raise self.error(
+                    item, child(key, i), f"{text!r} is not a configured source "
+                    f"(by URL or name){suggest(text, known)}",
+                )  # fmt: skip
+            urls.append(url)
+        return tuple(urls)
+
+    def clean(self, node: Node | None) -> tuple[tuple[CleanRule, ...], tuple[str, ...]]:
+        values = self.mapping(node, "dedupe.clean", _CLEAN_KEYS)
+        rules: list[CleanRule] = []
+        example = "[{name: sponsor, pattern: 'sponsored by .*', action: drop}]"
+        for i, item in enumerate(
+            self.sequence(values.get("rules"), "dedupe.clean.rules", example)
+        ):
+            key = child("dedupe.clean.rules", i)
+            fields = self.mapping(item, key, _RULE_KEYS)
+            for required in ("name", "pattern"):
+                if required not in fields:
+                    raise self.error(item, key, f"every rule needs a '{required}'")
+            name = self.text(fields["name"], f"{key}.name")
+            pattern = self.text(fields["pattern"], f"{key}.pattern")
+            try:
+                re.compile(pattern)
+            except re.error as e:
+                raise self.error(
+                    fields["pattern"],
+                    f"{key}.pattern",
+                    f"not a regular expression: {e}",
+                ) from e
+            action = self.get(fields, "action", key, self.text, "drop")
+            if action not in tuple(CleanAction):
+                raise self.error(
+                    fields["action"], f"{key}.action", f"{action!r} is not one of "
+                    f"{', '.join(CleanAction)}{suggest(action, tuple(CleanAction))}",
+                )  # fmt: skip
+            rules.append(CleanRule(name, pattern, CleanAction(action)))
+        none: tuple[str, ...] = ()
+        disable = self.get(
+            values,
+            "disable",
+            "dedupe.clean",
+            lambda n, k: self.texts(n, k, "[share]"),
+            none,
+        )
+        return tuple(rules), disable
 
 
 def _database(value: str, config_path: str) -> str:

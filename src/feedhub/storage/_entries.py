@@ -7,6 +7,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 
 from feedhub.storage._db import StorageBase, chunks, from_text, json_list, to_text
+from feedhub.storage._dedupe import record_dedupe
 from feedhub.storage._rows import (
     Authors,
     Topics,
@@ -117,6 +118,7 @@ def upsert_entries(
     topics, authors = load_memberships(conn, keys)
     new = updated = unchanged = 0
     dirty: set[str] = set()
+    written: set[str] = set()
     for update in entries:
         identity = update.identity
         old = stored.get(identity.key)
@@ -127,12 +129,14 @@ def upsert_entries(
             conn.execute(_INSERT, params)
             stored[identity.key] = (identity.content_hash, identity.story_id, now)
             dirty.add(identity.story_id)
+            written.add(identity.key)
             new += 1
         elif old[0] != identity.content_hash:
             params["sort_at"] = sort_at(update.data, old[2])
             conn.execute(_UPDATE, params)
             stored[identity.key] = (identity.content_hash, identity.story_id, old[2])
             dirty.update((old[1], identity.story_id))
+            written.add(identity.key)
             updated += 1
         else:
             unchanged += 1
@@ -140,6 +144,7 @@ def upsert_entries(
             conn, identity.key, update.topics, update.authors, topics, authors
         ):
             dirty.add(stored[identity.key][1])
+    record_dedupe(conn, entries, written, now)
     return UpdateCounts(new=new, updated=updated, unchanged=unchanged), dirty
 
 

@@ -6,7 +6,7 @@ import json
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 from feedhub.storage._db import (
     chunks,
@@ -34,6 +34,8 @@ class AuthorJSON(TypedDict):
     name: str | None
     email: str | None
     uri: str | None
+    #: written only when a cleaning rule found one
+    bio: NotRequired[str | None]
 
 
 class EnclosureJSON(TypedDict):
@@ -70,6 +72,9 @@ def entry_params(update: EntryUpdate, source_id: int) -> dict[str, Any]:
     """Columns written for an entry, except the first_seen/last_changed/sort times."""
     data, identity = update.data, update.identity
     authors = [AuthorJSON(name=a.name, email=a.email, uri=a.uri) for a in data.authors]
+    for item, author in zip(authors, data.authors, strict=True):
+        if author.bio:
+            item["bio"] = author.bio
     enclosures = [
         EnclosureJSON(url=e.url, type=e.type, length=e.length) for e in data.enclosures
     ]
@@ -95,7 +100,10 @@ def entry_params(update: EntryUpdate, source_id: int) -> dict[str, Any]:
 
 def _authors(text: str) -> tuple[Author, ...]:
     items: list[AuthorJSON] = json.loads(text)
-    return tuple(Author(name=a["name"], email=a["email"], uri=a["uri"]) for a in items)
+    return tuple(
+        Author(name=a["name"], email=a["email"], uri=a["uri"], bio=a.get("bio"))
+        for a in items
+    )
 
 
 def _enclosures(text: str) -> tuple[Enclosure, ...]:

@@ -6,6 +6,7 @@ inside the transaction ``migrate`` opens, so none may be ``transactional=False``
 
 from __future__ import annotations
 
+import re
 import sqlite3
 
 from sqlite_utils.db import Database
@@ -159,3 +160,237 @@ def migrate(conn: sqlite3.Connection) -> None:
         conn.rollback()
         raise
     conn.commit()
+
+
+_POLLING = (
+    # Poll bookkeeping of issue 4 (see ``types.SourceHealth``).
+    "ALTER TABLE sources ADD COLUMN body_hash TEXT",
+    "ALTER TABLE sources ADD COLUMN retry_after_until TEXT",
+    "ALTER TABLE sources ADD COLUMN failing_since TEXT",
+    "ALTER TABLE sources ADD COLUMN dead_since TEXT",
+    "ALTER TABLE sources ADD COLUMN gone_at TEXT",
+    "ALTER TABLE sources ADD COLUMN redirect_to TEXT",
+    "ALTER TABLE sources ADD COLUMN redirect_count INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE sources ADD COLUMN feed_interval REAL",
+    "ALTER TABLE sources ADD COLUMN skip_hours TEXT NOT NULL DEFAULT '[]'",
+    "ALTER TABLE sources ADD COLUMN skip_days TEXT NOT NULL DEFAULT '[]'",
+    # Retry-After with retry_after_scope "host": no request to the host before.
+    """
+    CREATE TABLE host_holds (
+        host TEXT PRIMARY KEY,
+        until TEXT NOT NULL
+    ) WITHOUT ROWID
+    """,
+    """
+    CREATE TABLE source_events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        source_id INTEGER NOT NULL REFERENCES sources (id),
+        at TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('moved', 'gone', 'dead', 'revived')),
+        detail TEXT NOT NULL DEFAULT ''
+    )
+    """,
+    "CREATE INDEX source_events_at ON source_events (at)",
+)
+
+
+@MIGRATIONS()
+def m002_polling(db: Database) -> None:
+    """Add poll bookkeeping: body hash, holds, failure run, redirects, events."""
+    for statement in _POLLING:
+        db.execute(statement)
+
+
+_PUBLISHING = (
+    # Feeds (keys "all", "topics/<slug>", "authors/<slug>") whose stories
+    # changed since the last publish pass; filled by triggers on the derived
+    # story tables, so the pass costs O(changes), not O(feeds).
+    "CREATE TABLE dirty_feeds (feed TEXT PRIMARY KEY) WITHOUT ROWID",
+    """
+    CREATE TRIGGER dirty_all_ins AFTER INSERT ON stories BEGIN
+        INSERT OR IGNORE INTO dirty_feeds (feed) VALUES ('all');
+    END
+    """,
+    """
+    CREATE TRIGGER dirty_all_del AFTER DELETE ON stories BEGIN
+        INSERT OR IGNORE INTO dirty_feeds (feed) VALUES ('all');
+    END
+    """,
+    """
+    CREATE TRIGGER dirty_topic_ins AFTER INSERT ON story_topics BEGIN
+        INSERT OR IGNORE INTO dirty_feeds (feed) VALUES ('topics/' || NEW.topic);
+    END
+    """,
+    """
+    CREATE TRIGGER dirty_topic_del AFTER DELETE ON story_topics BEGIN
+        INSERT OR IGNORE INTO dirty_feeds (feed) VALUES ('topics/' || OLD.topic);
+    END
+    """,
+    """
+    CREATE TRIGGER dirty_author_ins AFTER INSERT ON story_authors BEGIN
+        INSERT OR IGNORE INTO dirty_feeds (feed) VALUES ('authors/' || NEW.slug);
+    END
+    """,
+    """
+    CREATE TRIGGER dirty_author_del AFTER DELETE ON story_authors BEGIN
+        INSERT OR IGNORE INTO dirty_feeds (feed) VALUES ('authors/' || OLD.slug);
+    END
+    """,
+    "INSERT OR IGNORE INTO dirty_feeds (feed) VALUES ('all')",
+    "INSERT OR IGNORE INTO dirty_feeds (feed)"
+    " SELECT DISTINCT 'topics/' || topic FROM story_topics",
+    "INSERT OR IGNORE INTO dirty_feeds (feed)"
+    " SELECT DISTINCT 'authors/' || slug FROM story_authors",
+    # RFC 5005 archive pages: frozen snapshots of published entries (JSON), so
+    # a page never changes once written.
+    """
+    CREATE TABLE archive_pages (
+        feed TEXT NOT NULL,
+        page INTEGER NOT NULL,
+        created_at TEXT NOT NULL,
+        entries TEXT NOT NULL,
+        PRIMARY KEY (feed, page)
+    ) WITHOUT ROWID
+    """,
+    """
+    CREATE TABLE archive_stories (
+        feed TEXT NOT NULL,
+        story_id TEXT NOT NULL,
+        page INTEGER NOT NULL,
+        -- the entry the page published for the story, to retract it later
+        entry_id TEXT NOT NULL,
+        entry_key TEXT NOT NULL,
+        link TEXT,
+        PRIMARY KEY (feed, story_id)
+    ) WITHOUT ROWID
+    """,
+    # What the subscription document of each feed carried at the last pass.
+    """
+    CREATE TABLE published_entries (
+        feed TEXT NOT NULL,
+        entry_id TEXT NOT NULL,
+        story_id TEXT NOT NULL,
+        entry_key TEXT NOT NULL,
+        link TEXT,
+        PRIMARY KEY (feed, entry_id)
+    ) WITHOUT ROWID
+    """,
+    # RFC 6721 retractions, kept for publish.retraction_period.
+    """
+    CREATE TABLE retractions (
+        feed TEXT NOT NULL,
+        entry_id TEXT NOT NULL,
+        retracted_at TEXT NOT NULL,
+        comment TEXT,
+        link TEXT,
+        PRIMARY KEY (feed, entry_id)
+    ) WITHOUT ROWID
+    """,
+    "CREATE INDEX retractions_at ON retractions (retracted_at)",
+    # Content hash of each feed's subscription document at the last pass:
+    # WebSub pings and static files are only for feeds whose hash changed.
+    """
+    CREATE TABLE feed_hashes (
+        feed TEXT PRIMARY KEY,
+        hash TEXT NOT NULL,
+        changed_at TEXT NOT NULL
+    ) WITHOUT ROWID
+    """,
+)
+
+
+@MIGRATIONS()
+def m003_publishing(db: Database) -> None:
+    """Add publishing state: dirty feeds, archive pages, retractions, hashes."""
+    for statement in _PUBLISHING:
+        db.execute(statement)
+
+
+_DEDUPE = (
+    # Backlog of a new or re-keyed source: stored, not published as new.
+    "ALTER TABLE entries ADD COLUMN hidden INTEGER NOT NULL DEFAULT 0",
+    # Re-keyed feeds are matched to their stored entries by link, per source.
+    "CREATE INDEX entries_source_link ON entries (source_id, canonical_link)",
+    # Keys a re-keyed feed now gives an entry stored under another key.
+    """
+    CREATE TABLE entry_aliases (
+        alias TEXT PRIMARY KEY,
+        key TEXT NOT NULL REFERENCES entries (key) ON DELETE CASCADE
+    ) WITHOUT ROWID
+    """,
+    "CREATE INDEX entry_aliases_key ON entry_aliases (key)",
+    # Purged entries: never ingested again, by key or by (source, link).
+    """
+    CREATE TABLE tombstones (
+        key TEXT PRIMARY KEY,
+        source_id INTEGER NOT NULL,
+        canonical_link TEXT,
+        purged_at TEXT NOT NULL
+    ) WITHOUT ROWID
+    """,
+    "CREATE INDEX tombstones_link ON tombstones (source_id, canonical_link)",
+    # Near-duplicate index: LSH bucket -> entry, the entry named by the first
+    # 64 bits of its key (a signed integer) to keep 25 rows per entry small.
+    """
+    CREATE TABLE near_buckets (
+        bucket INTEGER NOT NULL,
+        entry INTEGER NOT NULL,
+        PRIMARY KEY (bucket, entry)
+    ) WITHOUT ROWID
+    """,
+    # Each entry's buckets, so that its rows can be replaced or deleted.
+    "CREATE TABLE near_entries (entry INTEGER PRIMARY KEY, buckets BLOB NOT NULL)",
+    # Why each entry is in its story (feedhub explain).
+    """
+    CREATE TABLE story_matches (
+        entry_key TEXT PRIMARY KEY REFERENCES entries (key) ON DELETE CASCADE,
+        rule TEXT NOT NULL,
+        score REAL,
+        matched_key TEXT,
+        detail TEXT NOT NULL DEFAULT '',
+        decided_at TEXT NOT NULL
+    ) WITHOUT ROWID
+    """,
+    # The atom:id a story is published under, pinned when it is first stored.
+    """
+    CREATE TABLE story_ids (
+        story_id TEXT PRIMARY KEY,
+        published_id TEXT NOT NULL,
+        founder_key TEXT NOT NULL
+    ) WITHOUT ROWID
+    """,
+    # dedupe.prefer: source id -> rank (0 first); lower rank represents a story.
+    """
+    CREATE TABLE source_prefer (
+        source_id INTEGER PRIMARY KEY,
+        rank INTEGER NOT NULL
+    )
+    """,
+)
+
+
+@MIGRATIONS()
+def m004_dedupe(db: Database) -> None:
+    """Add dedupe state: backlog flag, aliases, tombstones, LSH index, story ids."""
+    for statement in _DEDUPE:
+        db.execute(statement)
+    # Pin the ids stories are already published under: their representative's.
+    rows = db.execute(
+        "SELECT s.story_id, e.key, e.original_id FROM stories AS s"
+        " JOIN entries AS e ON e.key = s.rep_key"
+    ).fetchall()
+    db.conn.executemany(
+        "INSERT INTO story_ids (story_id, published_id, founder_key) VALUES (?, ?, ?)",
+        [(story, published_id(key, original), key) for story, key, original in rows],
+    )
+
+
+# RFC 4287 §4.2.6: atom:id is an IRI. Same test as pipeline._entry_id.
+_IRI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:[^\s<>\"{}|\\^`]+$")
+
+
+def published_id(key: str, original_id: str | None) -> str:
+    """The atom:id of an entry: its original id when that is an IRI, else a URN."""
+    if original_id and _IRI.match(original_id):
+        return original_id
+    return f"urn:feedhub:entry:{key}"

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Sequence
 from datetime import datetime
 
 from feedhub.storage._db import (
     StorageBase,
+    from_text,
     opt_datetime,
     opt_int,
     opt_str,
@@ -21,6 +23,9 @@ from feedhub.types import (
     FeedData,
     PollStatus,
     SourceConfig,
+    SourceEvent,
+    SourceEventKind,
+    SourceHealth,
     SourceState,
     UpdateCounts,
 )
@@ -54,7 +59,39 @@ def _source_from_row(row: sqlite3.Row) -> SourceState:
         error_count=int(row["error_count"]),
         last_error=opt_str(row["last_error"]),
         entry_count=int(row["entry_count"]),
+        health=_health_from_row(row),
     )
+
+
+def _health_from_row(row: sqlite3.Row) -> SourceHealth:
+    interval = row["feed_interval"]
+    return SourceHealth(
+        body_hash=opt_str(row["body_hash"]),
+        retry_after_until=opt_datetime(row["retry_after_until"]),
+        failing_since=opt_datetime(row["failing_since"]),
+        dead_since=opt_datetime(row["dead_since"]),
+        gone_at=opt_datetime(row["gone_at"]),
+        redirect_to=opt_str(row["redirect_to"]),
+        redirect_count=int(row["redirect_count"]),
+        feed_interval=None if interval is None else float(interval),
+        skip_hours=tuple(int(h) for h in json.loads(str(row["skip_hours"]))),
+        skip_days=tuple(int(d) for d in json.loads(str(row["skip_days"]))),
+    )
+
+
+def _health_changes(health: SourceHealth) -> dict[str, object]:
+    return {
+        "body_hash": health.body_hash,
+        "retry_after_until": opt_text(health.retry_after_until),
+        "failing_since": opt_text(health.failing_since),
+        "dead_since": opt_text(health.dead_since),
+        "gone_at": opt_text(health.gone_at),
+        "redirect_to": health.redirect_to,
+        "redirect_count": health.redirect_count,
+        "feed_interval": health.feed_interval,
+        "skip_hours": json.dumps(list(health.skip_hours)),
+        "skip_days": json.dumps(list(health.skip_days)),
+    }
 
 
 class SourcesMixin(StorageBase):
@@ -123,12 +160,15 @@ class SourcesMixin(StorageBase):
         return self.get_source(source_id)
 
     def due_sources(self, now: datetime) -> tuple[SourceState, ...]:
-        """Return active sources due at ``now``: unchecked first, then oldest due."""
+        """Return active sources due at ``now``: unchecked first, then oldest due.
+
+        Retired sources (410 Gone) are never due.
+        """
         now_text = to_text(now)
         with self._read("due_sources") as conn:
             # NULLs sort first in ascending order in SQLite.
             rows = conn.execute(
-                f"{_SELECT} WHERE s.removed_at IS NULL"
+                f"{_SELECT} WHERE s.removed_at IS NULL AND s.gone_at IS NULL"
                 " AND (s.next_check_at IS NULL OR s.next_check_at <= ?)"
                 " ORDER BY s.next_check_at, s.id",
                 (now_text,),
@@ -149,6 +189,7 @@ class SourcesMixin(StorageBase):
         fetch_url: str | None = None,
         feed: FeedData | None = None,
         entries: Sequence[EntryUpdate] = (),
+        health: SourceHealth | None = None,
     ) -> UpdateCounts:
         """Store the outcome of one poll in a single transaction (all or nothing).
 
@@ -164,6 +205,9 @@ class SourcesMixin(StorageBase):
           since a 304 repeats them (RFC 9110 §15.4.5).
         - ERROR: error_count += 1 and last_error=error; validators and
           entries are untouched.
+
+        ``health``, when given, replaces the source's whole ``SourceHealth``
+        and its ``events`` are appended to the event log, in this transaction.
 
         Bumps the generation when entries, memberships or feed metadata changed.
 
@@ -187,6 +231,8 @@ class SourcesMixin(StorageBase):
         }
         if fetch_url is not None:
             changes["fetch_url"] = fetch_url
+        if health is not None:
+            changes.update(_health_changes(health))
         counts = UpdateCounts()
         with self._write("record_poll") as conn:
             row = conn.execute(
@@ -231,6 +277,67 @@ class SourcesMixin(StorageBase):
                 f"UPDATE sources SET {assignments} WHERE id = :source_id",
                 {**changes, "source_id": source_id},
             )
+            for event in health.events if health is not None else ():
+                conn.execute(
+                    "INSERT INTO source_events (source_id, at, kind, detail)"
+                    " VALUES (?, ?, ?, ?)",
+                    (source_id, to_text(event.at), event.kind.value, event.detail),
+                )
             if visible:
                 self._bump(conn)
         return counts
+
+    def source_events(self, limit: int = 100) -> tuple[SourceEvent, ...]:
+        """Return the newest ``limit`` source events, newest first."""
+        with self._read("source_events") as conn:
+            rows = conn.execute(
+                "SELECT source_id, at, kind, detail FROM source_events"
+                " ORDER BY at DESC, id DESC LIMIT ?",
+                (limit,),
+            ).fetchall()
+        return tuple(
+            SourceEvent(
+                kind=SourceEventKind(str(row["kind"])),
+                at=from_text(row["at"]),
+                detail=str(row["detail"]),
+                source_id=int(row["source_id"]),
+            )
+            for row in rows
+        )
+
+    def hold_host(self, host: str, until: datetime) -> None:
+        """Request nothing from ``host`` before ``until`` (Retry-After, host scope).
+
+        A later hold replaces an earlier one only when it ends later.
+        """
+        with self._write("hold_host") as conn:
+            conn.execute(
+                "INSERT INTO host_holds (host, until) VALUES (?, ?)"
+                " ON CONFLICT (host) DO UPDATE SET until = max(until, excluded.until)",
+                (host, to_text(until)),
+            )
+
+    def host_holds(self, now: datetime) -> dict[str, datetime]:
+        """Return the hosts held beyond ``now``, with the end of each hold."""
+        with self._read("host_holds") as conn:
+            rows = conn.execute(
+                "SELECT host, until FROM host_holds WHERE until > ?", (to_text(now),)
+            ).fetchall()
+        return {str(row["host"]): from_text(row["until"]) for row in rows}
+
+    def reset_source(self, source_id: int) -> None:
+        """Forget a source's failures, holds and retirement: poll it at the next run.
+
+        Raises:
+            KeyError: no source has id ``source_id``.
+        """
+        changes = _health_changes(SourceHealth())
+        changes.update(next_check_at=None, error_count=0)
+        assignments = ", ".join(f"{column} = :{column}" for column in changes)
+        with self._write("reset_source") as conn:
+            cursor = conn.execute(
+                f"UPDATE sources SET {assignments} WHERE id = :source_id",
+                {**changes, "source_id": source_id},
+            )
+            if cursor.rowcount == 0:
+                raise KeyError(f"storage: no source with id {source_id}")

@@ -3,29 +3,40 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
+from dataclasses import replace
 from datetime import datetime
 
-from feedhub.storage._db import StorageBase, json_list
+from feedhub.storage._db import StorageBase, chunks, json_list, opt_str
 from feedhub.storage._rows import select_entries
+from feedhub.storage._schema import published_id
 from feedhub.types import FeedKind, StoredEntry
 
 _IDS = "(SELECT value FROM json_each(:ids))"
 
-# The representative of a story is its earliest-seen copy, so the id feedhub
-# publishes for it stays put when a later copy joins. Copies first seen in the
-# same poll run (one `now` per run) are ranked by the earliest published, then
-# key, so the choice never depends on which fetch finished first.
+# The representative of a story is chosen by the documented rule: a copy from
+# the source listed first in `dedupe.prefer`, else the earliest published
+# (published, else updated, else first seen), then the earliest seen, then
+# key. Backlog copies (hidden) never represent a story, and a story with only
+# hidden copies is not listed. The story's place in a feed is its earliest
+# visible copy's sort time, so a later copy joining never moves it up.
+# The atom:id a story is published under is pinned in story_ids the first
+# time it is listed, so it survives a change of representative.
 _REFRESH = (
     f"DELETE FROM stories WHERE story_id IN {_IDS}",
     f"""
     INSERT INTO stories (story_id, rep_key, sort_at)
-    SELECT story_id, key, sort_at FROM (
-        SELECT story_id, key, sort_at, row_number() OVER (
-            PARTITION BY story_id
-            ORDER BY first_seen_at, coalesce(published, updated, first_seen_at), key
-        ) AS rank
-        FROM entries WHERE story_id IN {_IDS}
+    SELECT story_id, key, first_sort FROM (
+        SELECT e.story_id, e.key,
+            min(e.sort_at) OVER (PARTITION BY e.story_id) AS first_sort,
+            row_number() OVER (
+                PARTITION BY e.story_id
+                ORDER BY coalesce(p.rank, 1000000000),
+                    coalesce(e.published, e.updated, e.first_seen_at),
+                    e.first_seen_at, e.key
+            ) AS rank
+        FROM entries AS e LEFT JOIN source_prefer AS p ON p.source_id = e.source_id
+        WHERE e.story_id IN {_IDS} AND e.hidden = 0
     ) WHERE rank = 1
     """,
     f"""
@@ -47,23 +58,85 @@ _REFRESH = (
     """,
 )
 
+_UNPINNED = f"""
+SELECT s.story_id, e.key, e.original_id FROM stories AS s
+JOIN entries AS e ON e.key = s.rep_key
+WHERE s.story_id IN {_IDS}
+AND NOT EXISTS (SELECT 1 FROM story_ids AS i WHERE i.story_id = s.story_id)
+"""
 
-def _rank(entry: StoredEntry) -> tuple[datetime, datetime, str]:
-    dated = entry.data.published or entry.data.updated or entry.first_seen_at
-    return (entry.first_seen_at, dated, entry.key)
+#: a story with its copies: (representative, the other copies oldest first)
+Story = tuple[StoredEntry, tuple[StoredEntry, ...]]
 
 
 def refresh_stories(conn: sqlite3.Connection, story_ids: Collection[str]) -> None:
     """Rebuild the derived story rows of ``story_ids`` from their entries.
 
     Deleting ``stories`` rows cascades to ``story_topics`` and ``story_authors``
-    (``foreign_keys`` is ON on every connection).
+    (``foreign_keys`` is ON on every connection). Stories listed for the first
+    time get their published id pinned.
     """
     if not story_ids:
         return
     params = {"ids": json_list(sorted(story_ids))}
     for statement in _REFRESH:
         conn.execute(statement, params)
+    conn.executemany(
+        "INSERT INTO story_ids (story_id, published_id, founder_key) VALUES (?, ?, ?)",
+        [
+            (str(story), published_id(str(key), opt_str(original)), str(key))
+            for story, key, original in conn.execute(_UNPINNED, params)
+        ],
+    )
+
+
+def refresh_all_stories(conn: sqlite3.Connection) -> None:
+    """Rebuild every story's derived rows (after ``dedupe.prefer`` changed)."""
+    ids = [str(row[0]) for row in conn.execute("SELECT DISTINCT story_id FROM entries")]
+    for chunk in chunks(ids, 5000):
+        refresh_stories(conn, chunk)
+
+
+def _seen(entry: StoredEntry) -> tuple[datetime, str]:
+    return (entry.first_seen_at, entry.key)
+
+
+def group_stories(conn: sqlite3.Connection, story_ids: Sequence[str]) -> list[Story]:
+    """Load listed stories with their copies, in the order of ``story_ids``.
+
+    The representative is the one ``refresh_stories`` chose, carrying the
+    story's pinned ``published_id``; the other copies (hidden ones included,
+    so every outlet is credited) follow in the order feedhub saw them.
+    Stories not listed (all copies hidden) are left out.
+    """
+    if not story_ids:
+        return []
+    ids = json_list(story_ids)
+    reps = {
+        str(row[0]): (str(row[1]), str(row[2]))
+        for row in conn.execute(
+            "SELECT s.story_id, s.rep_key, coalesce(i.published_id, '')"
+            " FROM stories AS s LEFT JOIN story_ids AS i ON i.story_id = s.story_id"
+            " WHERE s.story_id IN (SELECT value FROM json_each(?))",
+            (ids,),
+        )
+    }
+    copies = select_entries(
+        conn, "story_id IN (SELECT value FROM json_each(?))", (ids,)
+    )
+    by_story: dict[str, list[StoredEntry]] = {}
+    for entry in sorted(copies, key=_seen):
+        by_story.setdefault(entry.story_id, []).append(entry)
+    stories: list[Story] = []
+    for sid in story_ids:
+        if sid not in reps or sid not in by_story:
+            continue
+        rep_key, pinned = reps[sid]
+        members = by_story[sid]
+        rep = next((e for e in members if e.key == rep_key), members[0])
+        others = tuple(e for e in members if e is not rep)
+        stories.append((replace(rep, published_id=pinned or None), others))
+    return stories
 
 
 class StoriesMixin(StorageBase):
@@ -74,9 +147,11 @@ class StoriesMixin(StorageBase):
     ) -> tuple[tuple[StoredEntry, tuple[StoredEntry, ...]], ...]:
         """Return the newest stories of one feed with all their copies.
 
-        A story's position is its representative's sort time, i.e.
+        A story's position is its earliest visible copy's sort time, i.e.
         ``min(coalesce(published, updated, first_seen_at), first_seen_at)``,
-        descending, then the representative's key.
+        descending, then the representative's key. The representative is
+        chosen by the rule of ``refresh_stories`` and carries the story's
+        pinned ``published_id``.
 
         Args:
             kind: TOPIC selects stories with any copy in topic ``slug``; AUTHOR
@@ -85,7 +160,7 @@ class StoriesMixin(StorageBase):
             limit: most stories returned.
 
         Returns:
-            ``(representative, other copies oldest first)`` per story.
+            ``(representative, other copies in the order seen)`` per story.
         """
         kind = FeedKind(kind)
         if limit <= 0:
@@ -110,19 +185,7 @@ class StoriesMixin(StorageBase):
                     (slug, limit),
                 )
             story_ids = [str(row[0]) for row in cursor]
-            copies = select_entries(
-                conn,
-                "story_id IN (SELECT value FROM json_each(?))",
-                (json_list(story_ids),),
-            )
-        by_story: dict[str, list[StoredEntry]] = {}
-        for entry in sorted(copies, key=_rank):
-            by_story.setdefault(entry.story_id, []).append(entry)
-        return tuple(
-            (by_story[sid][0], tuple(by_story[sid][1:]))
-            for sid in story_ids
-            if sid in by_story
-        )
+            return tuple(group_stories(conn, story_ids))
 
     def feed_refs(self, kind: FeedKind) -> tuple[tuple[str, str, int], ...]:
         """Return ``(slug, display name, story count)`` per non-empty feed of ``kind``.

@@ -1,4 +1,4 @@
-"""Give every entry a stable identity: its key, canonical link, content hash and story.
+"""Entry identity: key, canonical link (tracking, origin and AMP rules), content hash.
 
 Pure: stdlib only, no I/O, no clock reads.
 """
@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable
 from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
@@ -15,10 +16,12 @@ from feedhub.types import EntryData, EntryIdentity
 __all__ = [
     "TRACKING_PARAMS",
     "TRACKING_PREFIXES",
+    "canonical_link",
     "canonical_url",
     "content_hash",
     "entry_key",
     "identify",
+    "unamp",
 ]
 
 #: Query parameters that only track the click, compared case-insensitively.
@@ -177,7 +180,7 @@ def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def entry_key(source_id: int, entry: EntryData) -> str:
+def entry_key(source_id: int, entry: EntryData, *, by_link: bool = False) -> str:
     """Return the entry's key: sha256 hex of ``f"{source_id}\\n{id or link}"``.
 
     The key is per source: the same guid in two sources gives two keys. When
@@ -185,13 +188,19 @@ def entry_key(source_id: int, entry: EntryData) -> str:
     and published time. That fallback is weak: editing the title, or a feed
     that dates every entry "now", makes a new key for the same entry.
 
+    With ``by_link`` (the feed gave several entries the same id) the link is
+    hashed too, ``f"{source_id}\\n{id}\\n{link}"``, so they are told apart.
+
     Args:
         source_id: the source's stable id (not its URL, which a 301 may change).
         entry: the normalized entry.
+        by_link: tell entries sharing an id apart by their link.
 
     Returns:
         64 hex characters.
     """
+    if by_link and entry.original_id and entry.link:
+        return _sha256(f"{source_id}\n{entry.original_id}\n{entry.link}")
     ident = entry.original_id or entry.link
     if ident:
         return _sha256(f"{source_id}\n{ident}")
@@ -226,24 +235,108 @@ def content_hash(entry: EntryData) -> str:
     return _sha256(text)
 
 
-def identify(source_id: int, entry: EntryData) -> EntryIdentity:
+# Google's AMP viewer and the AMP cache wrap the publisher's URL in their own:
+# https://www.google.com/amp/s/example.com/a and
+# https://example-com.cdn.ampproject.org/c/s/example.com/a ("s/" means https).
+_AMP_WRAPPER = re.compile(
+    r"^https?://(?:www\.google\.[a-z.]+/amp/|[^/]+\.cdn\.ampproject\.org/[a-z]/)"
+    r"(s/)?(.+)$",
+    re.IGNORECASE,
+)
+#: query parameters that select an AMP rendering of the same page
+_AMP_PARAMS = frozenset({"amp", "outputtype", "_amp", "amp_js_v", "usqp"})
+
+
+def unamp(url: str) -> str:
+    """Map an AMP variant of a page to the page itself.
+
+    Unwraps Google AMP viewer and AMP cache URLs, drops an ``amp`` path
+    segment (``/news/amp/123``, ``/story/amp/``), an ``.amp`` suffix
+    (``/a.amp``, ``/a.amp.html``), an ``amp.`` host prefix and the AMP query
+    parameters (``amp``, ``outputType``, ``_amp``, ``amp_js_v``, ``usqp``).
+
+    Args:
+        url: an absolute URL.
+
+    Returns:
+        The non-AMP URL; ``url`` unchanged when it has no AMP marker.
+    """
+    wrapped = _AMP_WRAPPER.match(url.strip())
+    if wrapped:
+        url = ("https://" if wrapped.group(1) else "http://") + wrapped.group(2)
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    host = parts.netloc
+    if host.lower().startswith("amp."):
+        host = host[4:]
+    segments = [seg for seg in parts.path.split("/") if seg.lower() != "amp"]
+    path = "/".join(segments) or "/"
+    if parts.path.endswith("/") and not path.endswith("/"):
+        path += "/"
+    path = re.sub(r"\.amp(\.html?)?$", lambda m: m.group(1) or "", path, flags=re.I)
+    query = "&".join(
+        pair
+        for pair in parts.query.split("&")
+        if pair and unquote_plus(pair.partition("=")[0]).lower() not in _AMP_PARAMS
+    )
+    return urlunsplit((parts.scheme, host, path, query, parts.fragment))
+
+
+def canonical_link(
+    entry: EntryData, extra_params: Iterable[str] = (), *, amp: bool = True
+) -> str | None:
+    """Return the canonical form of the entry's origin link, else its link.
+
+    An origin link (``feedburner:origLink`` and the like) names the
+    publisher's page when the feed's own link goes through a redirector, so it
+    wins. With ``amp``, AMP variants map to the canonical page (``unamp``).
+
+    Args:
+        entry: the normalized entry.
+        extra_params: more tracking parameters to drop (``dedupe.tracking_params``).
+        amp: map AMP variants to the canonical page.
+
+    Returns:
+        The canonical URL, or None when the entry has no (non-blank) link.
+    """
+    link = entry.origin_link or entry.link
+    if not link or not link.strip():
+        return None
+    if amp:
+        link = unamp(link)
+    # a whitespace-only link canonicalizes to "", which is no link at all
+    return canonical_url(link, extra_params) or None
+
+
+def identify(
+    source_id: int,
+    entry: EntryData,
+    *,
+    extra_params: Iterable[str] = (),
+    amp: bool = True,
+    by_link: bool = False,
+) -> EntryIdentity:
     """Return the entry's identity: key, canonical link, content hash and story.
 
-    The story groups copies of one article across sources: it is keyed by the
-    canonical origin link (else link); an entry without a link is a story of
-    its own, keyed by its entry key.
+    The story returned here is the entry's own: keyed by its canonical link
+    (else its entry key). Grouping copies from other sources, or by content,
+    happens at ingest (``assign_story``), which may put the entry into an
+    existing story instead.
 
     Args:
         source_id: the source's stable id.
         entry: the normalized entry.
+        extra_params: more tracking parameters to drop.
+        amp: map AMP variants to the canonical page.
+        by_link: tell entries sharing an id apart by link (see ``entry_key``).
 
     Returns:
         The entry's ``EntryIdentity``.
     """
-    key = entry_key(source_id, entry)
-    link = entry.origin_link or entry.link
-    # a whitespace-only link canonicalizes to "", which is no link at all
-    canonical = (canonical_url(link) if link else "") or None
+    key = entry_key(source_id, entry, by_link=by_link)
+    canonical = canonical_link(entry, extra_params, amp=amp)
     story = _sha256(f"url\n{canonical}") if canonical else _sha256(f"key\n{key}")
     return EntryIdentity(
         key=key,

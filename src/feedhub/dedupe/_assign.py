@@ -1,0 +1,188 @@
+"""Story decisions: which stored story a new copy joins, which backlog is hidden.
+
+Pure: the caller fetches the candidates (same canonical link, shared LSH
+bucket) from storage; this module scores them and says why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from feedhub.dedupe._near import Features, features, title_similarity
+from feedhub.types import (
+    DedupeConfig,
+    EntryData,
+    StoredEntry,
+    StoryMatch,
+    StoryRule,
+)
+
+__all__ = ["Similarity", "backlog", "choose_story", "decide", "similarity"]
+
+
+@dataclass(frozen=True, slots=True)
+class Similarity:
+    """How alike two copies are."""
+
+    #: |A ∩ B| / |A ∪ B| over word 3-shingles
+    jaccard: float
+    #: |A ∩ B| / min(|A|, |B|): 1.0 when one text contains the other
+    containment: float
+    #: shingles of the shorter text
+    shorter: int
+    #: Jaccard similarity of the titles' words
+    title: float
+    #: hours between the two copies' dates; None when one has no date
+    hours_apart: float | None
+
+    def describe(self) -> str:
+        apart = "undated" if self.hours_apart is None else f"{self.hours_apart:.0f}h"
+        return (
+            f"jaccard {self.jaccard:.2f}, containment {self.containment:.2f}, "
+            f"title {self.title:.2f}, {apart} apart"
+        )
+
+
+def similarity(a: Features, b: Features) -> Similarity:
+    """Score two copies exactly (no sketch error)."""
+    common = len(a.shingles & b.shingles)
+    union = len(a.shingles | b.shingles)
+    shorter = min(len(a.shingles), len(b.shingles))
+    hours = None
+    if a.at is not None and b.at is not None:
+        hours = abs((a.at - b.at).total_seconds()) / 3600
+    return Similarity(
+        jaccard=common / union if union else 0.0,
+        containment=common / shorter if shorter else 0.0,
+        shorter=shorter,
+        title=title_similarity(a.title, b.title),
+        hours_apart=hours,
+    )
+
+
+def decide(sim: Similarity, config: DedupeConfig) -> StoryMatch | None:
+    """Apply the documented merge rules to one scored pair.
+
+    In order, within ``config.window`` (undated copies count as inside), for
+    texts whose shorter one has at least ``min_shingles`` shingles:
+
+    1. ``jaccard >= body_threshold``: the same text, give or take edits.
+    2. ``containment >= containment_threshold``: a trimmed or extended copy,
+       or an excerpt.
+    3. ``title >= title_threshold`` and ``containment >= title_containment``:
+       the same story, retitled and rewritten more.
+
+    Texts too short to compare merge only on identical titles (after
+    ``title_words``, which ``fingerprint`` indexes from five words up).
+
+    Returns:
+        The match, or None when the pair is not one story.
+    """
+    if sim.hours_apart is not None and sim.hours_apart * 3600 > config.window:
+        return None
+    detail = sim.describe()
+    if sim.shorter >= config.min_shingles:
+        if sim.jaccard >= config.body_threshold:
+            return StoryMatch(StoryRule.NEAR_DUPLICATE, sim.jaccard, detail=detail)
+        if sim.containment >= config.containment_threshold:
+            return StoryMatch(StoryRule.NEAR_DUPLICATE, sim.containment, detail=detail)
+        if (
+            sim.title >= config.title_threshold
+            and sim.containment >= config.title_containment
+        ):
+            return StoryMatch(StoryRule.TITLE, sim.title, detail=detail)
+        return None
+    if sim.title >= 1.0:
+        return StoryMatch(StoryRule.TITLE, sim.title, detail=detail + ", short texts")
+    return None
+
+
+def _strength(match: StoryMatch) -> tuple[int, float]:
+    order = {StoryRule.NEAR_DUPLICATE: 2, StoryRule.TITLE: 1}
+    return order.get(match.rule, 0), match.score or 0.0
+
+
+def choose_story(
+    entry: EntryData,
+    first_seen: datetime,
+    candidates: Sequence[StoredEntry],
+    config: DedupeConfig,
+) -> tuple[StoredEntry, StoryMatch] | None:
+    """Pick the stored copy a new entry is a near-duplicate of, if any.
+
+    Args:
+        entry: the new (cleaned) entry.
+        first_seen: when it is being stored (its date when it has none).
+        candidates: stored copies sharing an LSH bucket with it.
+        config: thresholds.
+
+    Returns:
+        The best-matching candidate and the match (``matched_key`` set), or
+        None. Text rules beat the title rule; then the higher score wins.
+    """
+    if not candidates or not config.near_duplicates:
+        return None
+    mine = features(entry, first_seen)
+    best: tuple[StoredEntry, StoryMatch] | None = None
+    for candidate in candidates:
+        theirs = features(candidate.data, candidate.first_seen_at)
+        match = decide(similarity(mine, theirs), config)
+        if match is None:
+            continue
+        if best is None or _strength(match) > _strength(best[1]):
+            best = (candidate, match)
+    if best is None:
+        return None
+    candidate, match = best
+    return candidate, StoryMatch(
+        match.rule, match.score, matched_key=candidate.key, detail=match.detail
+    )
+
+
+def backlog(
+    new: Sequence[EntryData],
+    *,
+    limit: int | None,
+    first_poll: bool,
+    all_new: bool,
+    last_success: datetime | None,
+) -> frozenset[int]:
+    """Say which new entries are backlog, stored but not published as new.
+
+    On a source's first poll every entry is backlog; when a known source
+    sends nothing but new entries (it re-keyed them all), the backlog is the
+    entries dated before its last successful poll, and undated ones. The
+    newest ``limit`` of the backlog are published anyway.
+
+    Args:
+        new: the new entries, in feed order.
+        limit: ``publish.backlog_per_new_source``; None publishes everything.
+        first_poll: the source has nothing stored yet.
+        all_new: no entry of the document was already stored.
+        last_success: the source's last successful poll.
+
+    Returns:
+        Indexes into ``new`` of the entries to hide.
+    """
+    if limit is None or not (first_poll or all_new) or len(new) <= limit:
+        return frozenset()
+    if first_poll:
+        candidates = list(range(len(new)))
+    else:
+        candidates = [
+            i
+            for i, entry in enumerate(new)
+            if last_success is None
+            or (entry.published or entry.updated) is None
+            or (entry.published or entry.updated or last_success) < last_success
+        ]
+
+    def newest_first(i: int) -> tuple[int, float, int]:
+        when = new[i].published or new[i].updated
+        # dated before undated, newer first, then feed order
+        return (0 if when else 1, -(when.timestamp() if when else 0.0), i)
+
+    ranked = sorted(candidates, key=newest_first)
+    return frozenset(ranked[limit:])

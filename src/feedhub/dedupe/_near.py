@@ -1,0 +1,230 @@
+"""Near-duplicate text: word shingles, MinHash signatures, LSH buckets, similarity.
+
+Pure: stdlib only. The technique is Broder's MinHash (one-permutation
+variant) over word 3-shingles with banded locality-sensitive hashing
+(Leskovec, Rajaraman & Ullman, *Mining of Massive Datasets*, ch. 3): two texts
+with Jaccard similarity ``s`` share at least one of ``b`` bands of ``r`` rows
+with probability ``1 - (1 - s**r)**b``.
+Buckets only find candidates; every candidate is then scored exactly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime
+from html.parser import HTMLParser
+
+from feedhub.types import EntryData, Fingerprint
+
+__all__ = [
+    "BODY_BANDS",
+    "INDEX_VERSION",
+    "LEAD_BANDS",
+    "ROWS",
+    "Features",
+    "fingerprint",
+    "features",
+    "title_similarity",
+]
+
+#: words per shingle
+SHINGLE = 3
+#: rows per band; with 16 bands, P(candidate) is 0.64 at s=0.5, 0.99 at s=0.7
+ROWS = 4
+#: bands over the whole text
+BODY_BANDS = 16
+#: bands over the lead (the first ``LEAD_WORDS`` words): finds trimmed copies
+#: and excerpts, whose Jaccard similarity to the full text is low
+LEAD_BANDS = 8
+LEAD_WORDS = 40
+#: bands of ``TITLE_ROWS`` rows over the title's words: finds retitled-but-
+#: similar copies (P(candidate) is 0.997 at title similarity 0.85, 0.77 at 0.6)
+TITLE_BANDS = 6
+TITLE_ROWS = 3
+#: fewest shingles a text needs to be indexed by its bands
+MIN_INDEXED = 8
+#: fewest title words for an exact-title bucket ("Weekly roundup" has too few)
+MIN_TITLE_WORDS = 5
+#: names the shingling and banding scheme; stored entries are indexed again
+#: (``pipeline.rebuild_near_index``) when it changes
+INDEX_VERSION = (
+    f"omh-{SHINGLE}-{ROWS}x{BODY_BANDS}-{LEAD_WORDS}:{LEAD_BANDS}-t{MIN_TITLE_WORDS}"
+)
+
+_MASK64 = (1 << 64) - 1
+_EMPTY = 1 << 64
+# Odd multipliers that scramble the shingle hash differently for the body and
+# the lead signatures. Fixed: signatures must agree across processes and
+# releases; changing them (or SHINGLE, ROWS, the band counts) needs a rebuild
+# of the index.
+_BODY_MIX = 0x9E3779B97F4A7C15
+_LEAD_MIX = 0xC2B2AE3D27D4EB4F
+_TITLE_MIX = 0x165667B19E3779F9
+
+_WORD = re.compile(r"\w+")
+#: suffixes stripped from title words so "delay", "delayed" and "delays" agree
+_SUFFIX = re.compile(r"(?<=\w{3})(ingly|edly|ing|ed|ly|es|s)$")
+_STOP = frozenset(
+    "a an and are as at be by for from has have in is it its of on or that the "
+    "this to was were will with s".split()
+)
+
+
+class _Text(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+
+    def handle_data(self, data: str) -> None:
+        self.parts.append(data)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.parts.append(" ")
+
+
+def plain_text(content: str) -> str:
+    """The text of sanitized HTML (or of plain text), tags removed."""
+    if "<" not in content:
+        return html.unescape(content)
+    parser = _Text()
+    parser.feed(content)
+    parser.close()
+    return "".join(parser.parts)
+
+
+def words(text: str) -> list[str]:
+    """Lower-cased words, accents folded; curly and straight quotes agree."""
+    folded = unicodedata.normalize("NFKD", text.casefold())
+    ascii_ish = "".join(c for c in folded if not unicodedata.combining(c))
+    return _WORD.findall(ascii_ish)
+
+
+def _hash64(text: str) -> int:
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest())
+
+
+def shingles(tokens: list[str]) -> frozenset[int]:
+    """64-bit hashes of the word ``SHINGLE``-grams (the whole text if shorter)."""
+    if len(tokens) < SHINGLE:
+        return frozenset({_hash64(" ".join(tokens))}) if tokens else frozenset()
+    return frozenset(
+        _hash64(" ".join(tokens[i : i + SHINGLE]))
+        for i in range(len(tokens) - SHINGLE + 1)
+    )
+
+
+def _signature(hashes: frozenset[int], size: int, mix: int) -> list[int]:
+    """One-permutation MinHash with rotation densification.
+
+    Instead of ``size`` hash functions (``size`` passes over the shingles),
+    hash once and keep the minimum per bin (Li, Owen & Zhang, "One
+    Permutation Hashing", NIPS 2012); an empty bin borrows from the next
+    non-empty one to its right (Shrivastava & Li, "Densifying One Permutation
+    Hashing", ICML 2014). Measured: 0.3 ms for a 700-word article, against
+    9.5 ms for 96 classic permutations in pure Python.
+    """
+    bins = [_EMPTY] * size
+    for value in hashes:
+        mixed = (value * mix) & _MASK64
+        index, rest = mixed % size, mixed // size
+        if rest < bins[index]:
+            bins[index] = rest
+    if _EMPTY in bins and len(set(bins)) > 1:
+        filled = bins[:]
+        for i in range(size):
+            step = 1
+            while filled[i] == _EMPTY:
+                source = bins[(i + step) % size]
+                if source != _EMPTY:
+                    # the offset keeps borrowed values apart from real ones
+                    filled[i] = source + step * _EMPTY
+                step += 1
+        bins = filled
+    return bins
+
+
+def _bands(tag: str, signature: list[int], rows_per_band: int = ROWS) -> list[int]:
+    buckets = []
+    for band in range(len(signature) // rows_per_band):
+        rows = signature[band * rows_per_band : (band + 1) * rows_per_band]
+        key = f"{tag}{band}:" + ",".join(map(str, rows))
+        buckets.append(_signed(_hash64(key)))
+    return buckets
+
+
+def _signed(value: int) -> int:
+    """Map an unsigned 64-bit value onto SQLite's signed INTEGER."""
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
+def title_words(title: str) -> frozenset[str]:
+    """Title words minus stop words, with common suffixes stripped."""
+    return frozenset(
+        _SUFFIX.sub("", w) for w in words(title) if w not in _STOP and len(w) > 1
+    )
+
+
+def title_similarity(a: str, b: str) -> float:
+    """Jaccard similarity of two titles' ``title_words``; 0.0 when either is empty."""
+    wa, wb = title_words(a), title_words(b)
+    if not wa or not wb:
+        return 0.0
+    return len(wa & wb) / len(wa | wb)
+
+
+def _body(entry: EntryData) -> str:
+    # content is the article; a summary-only feed gives its excerpt instead
+    return plain_text(entry.content or entry.summary or "")
+
+
+@dataclass(frozen=True, slots=True)
+class Features:
+    """What similarity is computed from, for one entry."""
+
+    shingles: frozenset[int]
+    title: str
+    #: the entry's date (published, else updated, else first seen)
+    at: datetime | None
+
+
+def features(entry: EntryData, at: datetime | None = None) -> Features:
+    """Compute the similarity features of ``entry``.
+
+    Args:
+        entry: a (cleaned) entry.
+        at: when it was first seen; used when the entry has no date.
+    """
+    return Features(
+        shingles=shingles(words(_body(entry))),
+        title=entry.title,
+        at=entry.published or entry.updated or at,
+    )
+
+
+def fingerprint(entry: EntryData) -> Fingerprint:
+    """Return the LSH buckets of a (cleaned) entry for the near-duplicate index.
+
+    ``BODY_BANDS`` buckets over the whole text, ``LEAD_BANDS`` over its lead,
+    one for the exact title (``title_words``) and ``TITLE_BANDS`` over the
+    title's words; texts too short to compare leave
+    out their bands.
+    """
+    tokens = words(_body(entry))
+    buckets: list[int] = []
+    body = shingles(tokens)
+    if len(body) >= MIN_INDEXED:
+        buckets += _bands("b", _signature(body, ROWS * BODY_BANDS, _BODY_MIX))
+    lead = shingles(tokens[:LEAD_WORDS])
+    if len(lead) >= MIN_INDEXED:
+        buckets += _bands("l", _signature(lead, ROWS * LEAD_BANDS, _LEAD_MIX))
+    normalized = sorted(title_words(entry.title))
+    if len(normalized) >= MIN_TITLE_WORDS:
+        buckets.append(_signed(_hash64("t:" + " ".join(normalized))))
+        hashed = frozenset(_hash64(word) for word in normalized)
+        signature = _signature(hashed, TITLE_BANDS * TITLE_ROWS, _TITLE_MIX)
+        buckets += _bands("t", signature, TITLE_ROWS)
+    return Fingerprint(buckets=tuple(buckets))
