@@ -1,0 +1,1 @@
+"""feedhub's benchmark suite: feedhub measured against peers in the same run."""
