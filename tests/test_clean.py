@@ -127,6 +127,21 @@ def test_cut_removes_everything_after_even_across_containers() -> None:
     assert clean_html(html, RULES)[0] == "<div><p>Keep.</p></div>"
 
 
+def test_cut_after_identical_siblings_and_deep_nesting() -> None:
+    # Nodes must compare by identity: equal-looking siblings before the cut
+    # point, and a deep tree, once made `list.index` pick the wrong node and
+    # overflow the stack (found on the benchmark corpus).
+    same = "<div><p>Same.</p></div>" * 3
+    html = same + "<div><h4>Comments</h4></div><p>gone</p>"
+    assert clean_html(html, RULES)[0] == same
+    deep = "<div>" * 50 + "<p>Keep.</p><h4>Comments</h4><p>x</p>" + "</div>" * 50
+    cleaned = clean_html(deep, RULES)[0]
+    assert "Keep." in cleaned and "x</p>" not in cleaned
+    # nesting too deep to walk: returned as is (already sanitized), no crash
+    hostile = "<div>" * 2000 + "<h4>Comments</h4>" + "</div>" * 2000
+    assert clean_html(hostile, RULES) == (hostile, ())
+
+
 def test_media_only_blocks_survive_pruning() -> None:
     html = '<figure><img src="https://a/x.png"></figure><p>Share</p>'
     assert clean_html(html, RULES)[0] == '<figure><img src="https://a/x.png"></figure>'

@@ -113,7 +113,9 @@ def compile_rules(
 # ---------------------------------------------------------------------------
 
 
-@dataclass(slots=True)
+# eq=False: nodes compare by identity; the generated __eq__ would walk whole
+# subtrees (and parents) and overflow the stack on deep documents
+@dataclass(slots=True, eq=False)
 class _Node:
     #: None for a text node
     tag: str | None
@@ -267,11 +269,21 @@ def clean_html(content: str, rules: Sequence[_Rule]) -> tuple[str, tuple[str, ..
         rules: from ``compile_rules``.
 
     Returns:
-        The cleaned content (``content`` itself when no rule matched) and the
-        bio blocks' texts, in order.
+        The cleaned content (``content`` itself when no rule matched, or when
+        the document nests too deeply to walk) and the bio blocks' texts, in
+        order.
     """
     if not rules or not content.strip():
         return content, ()
+    try:
+        return _clean_html(content, rules)
+    except RecursionError:
+        # hostile nesting (hundreds of levels): publish it uncleaned rather
+        # than fail the whole source; it is already sanitized
+        return content, ()
+
+
+def _clean_html(content: str, rules: Sequence[_Rule]) -> tuple[str, tuple[str, ...]]:
     builder = _Builder()
     builder.feed(content)
     builder.close()
