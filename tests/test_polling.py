@@ -442,3 +442,24 @@ def test_state_survives_a_restart(server, tmp_path):
         assert poll(storage, config, T0 + timedelta(minutes=30), force=True) == {}
         assert after[ok].etag == '"e"'
         assert after[ok].health.feed_interval == 7200
+
+
+def test_a_document_that_overflows_the_stack_fails_only_its_source(
+    server, storage, monkeypatch
+):
+    deep = server.static("/deep.xml", rss(title="deep"))
+    fine = server.static("/fine.xml", rss(title="fine"))
+    real = pipeline.prepare_update
+
+    def prepare(result, *args):
+        if result.url == deep:
+            raise RecursionError("maximum recursion depth exceeded")
+        return real(result, *args)
+
+    monkeypatch.setattr(pipeline, "prepare_update", prepare)
+    results = poll(storage, make_config(server, deep, fine), T0)
+    assert results[fine].status is PollStatus.OK
+    assert results[deep].status is PollStatus.ERROR
+    assert results[deep].error == (
+        f"parse: document nested too deeply to process ({deep})"
+    )

@@ -490,6 +490,12 @@ async def _poll_one(
             )
     except (FetchError, ParseError) as e:
         return await _record_failure(storage, writer, config, state, e, now, source)
+    except RecursionError as e:
+        # A reaction to this document (nested deeper than the stack allows,
+        # or a bug that its shape triggers): this source fails, the run goes on.
+        log.error("recursion source=%s url=%s", state.id, state.fetch_url, exc_info=e)
+        error = ParseError(state.fetch_url, "document nested too deeply to process")
+        return await _record_failure(storage, writer, config, state, error, now, source)
     if prepared.warning:
         log.warning(
             "parse warning source=%s url=%s warning=%s",
