@@ -226,7 +226,7 @@ class DedupeMixin(StorageBase):
         return found
 
     def near_candidates(
-        self, buckets: Sequence[int], limit: int = 50
+        self, buckets: Sequence[int], limit: int = 10
     ) -> tuple[StoredEntry, ...]:
         """Return stored entries sharing at least one LSH bucket, most shared first.
 
