@@ -1,0 +1,478 @@
+"""Poll sources: fetch, hand bodies to the parse workers, store the results."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import hashlib
+import logging
+import multiprocessing
+import os
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from typing import Protocol, TypeVar
+from urllib.parse import urlsplit
+
+from feedhub import __version__, curate, schedule
+from feedhub import pipeline as _pipeline
+from feedhub.exceptions import FetchError, ParseError
+from feedhub.fetch import Fetcher
+from feedhub.pipeline._stories import _source_configs, apply_rules, record_entries
+from feedhub.storage import Storage
+from feedhub.types import (
+    Config,
+    FetchRequest,
+    FetchResult,
+    PollResult,
+    PollStatus,
+    SourceConfig,
+    SourceHealth,
+    SourceState,
+    UpdateCounts,
+)
+
+log = logging.getLogger("feedhub.pipeline")  # one logger name for the package
+_T = TypeVar("_T")
+
+
+class FetcherLike(Protocol):
+    """What the pipeline needs from a fetcher (``fetch.Fetcher`` or a fake)."""
+
+    async def fetch(self, request: FetchRequest) -> FetchResult: ...
+
+
+def _next_check(
+    config: Config,
+    state: SourceState,
+    now: datetime,
+    *,
+    source: SourceConfig | None = None,
+    health: SourceHealth | None = None,
+    error_count: int = 0,
+    freshness: float | None = None,
+    retry_after: float | None = None,
+) -> datetime:
+    interval = config.polling.interval
+    if source is not None and source.interval is not None:
+        interval = source.interval
+    health = health or state.health
+    return schedule.next_check_at(
+        now,
+        source_id=state.id,
+        interval=interval,
+        min_interval=min(config.polling.min_interval, interval),
+        max_interval=config.polling.max_interval,
+        error_count=error_count,
+        feed_interval=health.feed_interval,
+        freshness=freshness,
+        retry_after=retry_after,
+        skip_hours=health.skip_hours,
+        skip_days=health.skip_days,
+    )
+
+
+def body_hash(body: bytes) -> str:
+    """Hash a fetched body to recognize a byte-identical 200 (not parsed again).
+
+    Salted with feedhub's version, so an upgrade parses every feed once more.
+    """
+    digest = hashlib.sha256(__version__.encode() + b"\n")
+    digest.update(body)
+    return digest.hexdigest()
+
+
+def host_of(url: str) -> str:
+    """The host a Retry-After hold with scope "host" applies to."""
+    return (urlsplit(url).hostname or "").rstrip(".")
+
+
+def pollable_sources(
+    storage: Storage, now: datetime, *, force: bool = False
+) -> tuple[SourceState, ...]:
+    """The sources a poll run at ``now`` requests: due ones, or all with ``force``.
+
+    Even with ``force``, a retired source (410) and a source or host held by
+    Retry-After are left alone: the publisher asked, and ``--all`` is ours.
+    """
+    states = storage.get_sources() if force else storage.due_sources(now)
+    holds = storage.host_holds(now)
+    return tuple(
+        state
+        for state in states
+        if state.health.gone_at is None
+        and not (
+            state.health.retry_after_until is not None
+            and state.health.retry_after_until > now
+        )
+        and host_of(state.fetch_url) not in holds
+    )
+
+
+def _log_events(state: SourceState, health: SourceHealth) -> None:
+    for event in health.events:
+        log.warning(
+            "source %s source=%s url=%s detail=%s",
+            event.kind.value,
+            state.id,
+            state.fetch_url,
+            event.detail,
+        )
+
+
+class _Writer:
+    """Run a poll's storage writes on one thread, off the event loop.
+
+    One writer keeps SQLite single-writer; off the loop, a slow transaction
+    never stalls the fetches in flight (nor eats into their deadlines).
+    """
+
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="feedhub-writer")
+
+    async def call(self, work: Callable[[], _T]) -> _T:
+        """Run ``work`` on the writer thread, after the writes queued before it."""
+        return await asyncio.get_running_loop().run_in_executor(self._pool, work)
+
+    def close(self) -> None:
+        """Wait for the writes already submitted, then stop the thread."""
+        self._pool.shutdown(wait=True)
+
+
+async def _record_failure(
+    storage: Storage,
+    writer: _Writer,
+    config: Config,
+    state: SourceState,
+    error: FetchError | ParseError,
+    now: datetime,
+    source: SourceConfig | None,
+) -> PollResult:
+    polling = config.polling
+    status = error.status if isinstance(error, FetchError) else None
+    retry = error.retry_after if isinstance(error, FetchError) else None
+    wait = retry_until = None
+    if retry is not None:
+        wait = min(retry, polling.retry_after_max)
+        retry_until = now + timedelta(seconds=wait)
+        if polling.retry_after_scope == "host":
+            hold = functools.partial(
+                storage.hold_host, host_of(state.fetch_url), retry_until
+            )
+            await writer.call(hold)
+            retry_until = None
+    # RFC 9110 §15.5.11: 410 Gone is permanent; we stop asking.
+    health = schedule.after_failure(
+        state.health,
+        now,
+        error=str(error),
+        dead_after=polling.dead_after,
+        gone=status == 410,
+        retry_until=retry_until,
+    )
+    store = functools.partial(
+        storage.record_poll,
+        state.id,
+        now=now,
+        status=PollStatus.ERROR,
+        http_status=status,
+        next_check_at=_next_check(
+            config,
+            state,
+            now,
+            source=source,
+            health=health,
+            error_count=state.error_count + 1,
+            retry_after=wait,
+        ),
+        error=str(error),
+        health=health,
+    )
+    await writer.call(store)
+    log.warning(
+        "poll failed source=%s url=%s status=%s error=%s",
+        state.id,
+        state.fetch_url,
+        status,
+        error,
+    )
+    _log_events(state, health)
+    return PollResult(
+        state.id, state.url, PollStatus.ERROR, error=str(error), http_status=status
+    )
+
+
+async def _poll_one(
+    storage: Storage,
+    writer: _Writer,
+    config: Config,
+    fetcher: FetcherLike,
+    state: SourceState,
+    rules: curate.TopicRules,
+    now: datetime,
+    executor: Executor | None,
+    source: SourceConfig | None = None,
+) -> PollResult:
+    topics = source.topics if source is not None else ()
+    request = FetchRequest(state.fetch_url, state.etag, state.last_modified)
+    try:
+        result = await fetcher.fetch(request)
+        fresh = schedule.freshness(result.headers, now)
+        digest = None if result.not_modified else body_hash(result.body)
+        if result.not_modified or digest == state.health.body_hash:
+            # 304, or a 200 byte-identical to the last body stored: nothing
+            # to parse (the server just ignores conditional requests)
+            health, moved = schedule.after_success(
+                state.health,
+                now,
+                fetch_url=state.fetch_url,
+                permanent_redirect=result.permanent_redirect,
+            )
+            unchanged = functools.partial(
+                storage.record_poll,
+                state.id,
+                now=now,
+                status=PollStatus.NOT_MODIFIED,
+                http_status=result.status,
+                next_check_at=_next_check(
+                    config, state, now, source=source, health=health, freshness=fresh
+                ),
+                etag=result.etag,
+                last_modified=result.last_modified,
+                fetch_url=moved,
+                health=health,
+            )
+            await writer.call(unchanged)
+            _log_events(state, health)
+            log.debug(
+                "not modified source=%s url=%s status=%s",
+                state.id,
+                state.fetch_url,
+                result.status,
+            )
+            return PollResult(
+                state.id,
+                state.url,
+                PollStatus.NOT_MODIFIED,
+                http_status=result.status,
+            )
+        # looked up through the package at call time, so that replacing
+        # ``pipeline.prepare_update`` (tests) takes effect here too
+        prepare_update = _pipeline.prepare_update
+        if executor is None:
+            prepared = prepare_update(result, state.id, topics, rules, config.dedupe)
+        else:
+            loop = asyncio.get_running_loop()
+            prepared = await loop.run_in_executor(
+                executor,
+                prepare_update,
+                result,
+                state.id,
+                topics,
+                rules,
+                config.dedupe,
+            )
+    except (FetchError, ParseError) as e:
+        return await _record_failure(storage, writer, config, state, e, now, source)
+    except RecursionError as e:
+        # A reaction to this document (nested deeper than the stack allows,
+        # or a bug that its shape triggers): this source fails, the run goes on.
+        log.error("recursion source=%s url=%s", state.id, state.fetch_url, exc_info=e)
+        error = ParseError(state.fetch_url, "document nested too deeply to process")
+        return await _record_failure(storage, writer, config, state, error, now, source)
+    if prepared.warning:
+        log.warning(
+            "parse warning source=%s url=%s warning=%s",
+            state.id,
+            state.fetch_url,
+            prepared.warning,
+        )
+    health, moved = schedule.after_success(
+        state.health,
+        now,
+        fetch_url=state.fetch_url,
+        permanent_redirect=result.permanent_redirect,
+        body_hash=digest,
+        feed=prepared.feed,
+    )
+    store = functools.partial(
+        record_entries,
+        storage,
+        config,
+        state,
+        prepared.entries,
+        now,
+        status=PollStatus.OK,
+        http_status=result.status,
+        next_check_at=_next_check(
+            config, state, now, source=source, health=health, freshness=fresh
+        ),
+        etag=result.etag,
+        last_modified=result.last_modified,
+        fetch_url=moved,
+        feed=prepared.feed,
+        health=health,
+    )
+    counts = await writer.call(store)
+    _log_events(state, health)
+    log.info(
+        "polled source=%s url=%s status=200 new=%d updated=%d",
+        state.id,
+        state.fetch_url,
+        counts.new,
+        counts.updated,
+    )
+    return PollResult(
+        state.id, state.url, PollStatus.OK, counts=counts, http_status=200
+    )
+
+
+async def poll(
+    storage: Storage,
+    config: Config,
+    fetcher: FetcherLike,
+    *,
+    clock: Callable[[], datetime],
+    force: bool = False,
+    executor: Executor | None = None,
+    stop: threading.Event | None = None,
+    on_result: Callable[[PollResult], None] | None = None,
+) -> tuple[PollResult, ...]:
+    """Poll every due source (every source with ``force``) once.
+
+    One failing source is recorded and never stops the others. Each source's
+    result is stored in one transaction. When ``stop`` is set, fetches still
+    in flight are cancelled and nothing of theirs is written.
+
+    Args:
+        storage: where state and entries live.
+        config: the current configuration.
+        fetcher: does the HTTP.
+        clock: returns the current aware UTC time; read once, so every
+            entry first seen in one run has the same ``first_seen_at`` and
+            ties between copies are decided by the documented rule, not by
+            which fetch finished first.
+        force: ignore ``next_check_at`` (never a Retry-After hold or a 410).
+        executor: a process pool for parsing; None parses inline.
+        stop: set to abandon the run promptly (shutdown).
+        on_result: called after each source is stored (progress display).
+
+    Returns:
+        One PollResult per source polled to completion.
+    """
+    now = clock()
+    storage.sync_sources(config.sources, now)
+    apply_rules(storage, config)
+    states = pollable_sources(storage, now, force=force)
+    if not states:
+        return ()
+    rules = curate.compile_rules(config.topics)
+    limit = asyncio.Semaphore(max(1, config.polling.concurrency))
+    results: list[PollResult] = []
+    # once per run: a lookup per source would make a run O(sources²)
+    configured = _source_configs(config)
+    writer = _Writer()
+
+    async def one(state: SourceState) -> None:
+        async with limit:
+            if stop is not None and stop.is_set():
+                return
+            result = await _poll_one(
+                storage,
+                writer,
+                config,
+                fetcher,
+                state,
+                rules,
+                now,
+                executor,
+                configured.get(state.url),
+            )
+        results.append(result)
+        if on_result is not None:
+            on_result(result)
+
+    tasks = [asyncio.create_task(one(state)) for state in states]
+    watcher = asyncio.create_task(_cancel_on_stop(stop, tasks))
+    try:
+        await asyncio.gather(*tasks, return_exceptions=False)
+    except asyncio.CancelledError:
+        if stop is None or not stop.is_set():
+            raise
+        log.info("poll stopped: %d of %d sources done", len(results), len(states))
+    finally:
+        watcher.cancel()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        writer.close()
+    return tuple(results)
+
+
+async def _cancel_on_stop(
+    stop: threading.Event | None, tasks: Sequence[asyncio.Task[None]]
+) -> None:
+    if stop is None:
+        return
+    while not stop.is_set():
+        await asyncio.sleep(0.1)
+    for task in tasks:
+        task.cancel()
+
+
+def summarize(results: Sequence[PollResult]) -> UpdateCounts:
+    """Add up the entry counts of a poll run."""
+    return UpdateCounts(
+        new=sum(r.counts.new for r in results),
+        updated=sum(r.counts.updated for r in results),
+        unchanged=sum(r.counts.unchanged for r in results),
+    )
+
+
+def utcnow() -> datetime:
+    """The wall clock, aware UTC (the default ``clock``)."""
+    return datetime.now(UTC)
+
+
+def make_executor(workers: int) -> Executor | None:
+    """A process pool for parsing, or None to parse inline.
+
+    Args:
+        workers: processes; 0 means one per core; 1 means inline (serial).
+    """
+    count = workers or (os.cpu_count() or 1)
+    if count <= 1:
+        return None
+    # forkserver: forking a process that already runs threads (server,
+    # scheduler) can deadlock in the child
+    context = multiprocessing.get_context("forkserver")
+    return ProcessPoolExecutor(max_workers=count, mp_context=context)
+
+
+def poll_once(
+    storage: Storage,
+    config: Config,
+    *,
+    force: bool = False,
+    executor: Executor | None = None,
+    stop: threading.Event | None = None,
+    on_result: Callable[[PollResult], None] | None = None,
+    clock: Callable[[], datetime] = utcnow,
+) -> tuple[PollResult, ...]:
+    """Poll due sources once with a real fetcher; blocking (own event loop)."""
+
+    async def run() -> tuple[PollResult, ...]:
+        async with Fetcher(config.polling) as fetcher:
+            return await poll(
+                storage,
+                config,
+                fetcher,
+                clock=clock,
+                force=force,
+                executor=executor,
+                stop=stop,
+                on_result=on_result,
+            )
+
+    return asyncio.run(run())
