@@ -51,8 +51,11 @@ T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 SOURCE_URL = "http://src.test/feed"
 
 
-def rss(numbers: range | list[int], *, extra: str = "") -> bytes:
-    """An RSS source with one item per number; odd ones have an author."""
+def rss(numbers: range | list[int], *, extra: str = "", channel: str = "") -> bytes:
+    """An RSS source with one item per number; odd ones have an author.
+
+    ``channel`` is inserted into ``<channel>`` before the items.
+    """
     items = []
     for i in numbers:
         date = format_datetime(T0 - timedelta(hours=i), usegmt=True)
@@ -67,6 +70,7 @@ def rss(numbers: range | list[int], *, extra: str = "") -> bytes:
         '<?xml version="1.0"?><rss version="2.0" '
         'xmlns:dc="http://purl.org/dc/elements/1.1/"><channel><title>Source</title>'
         "<link>https://src.test/</link><description>d</description>"
+        + channel
         + "".join(items)
         + "</channel></rss>"
     ).encode()
@@ -464,6 +468,72 @@ def test_publish_changes_keeps_out_dir_up_to_date(tmp_path):
 
 
 # --------------------------------------------------------------------------
+# atom:source
+# --------------------------------------------------------------------------
+
+SOURCE_CHANNEL = (
+    "<copyright>© 2026 Source &amp; Co.</copyright>"
+    "<managingEditor>ed@src.test (Ed Itor)</managingEditor>"
+    "<category>News</category><category>Science &amp; Tech</category>"
+)
+
+
+def source_of(root: ET.Element, entry_id: str) -> ET.Element:
+    for entry in root.findall(f"{A}entry"):
+        if entry.findtext(f"{A}id") == entry_id:
+            source = entry.find(f"{A}source")
+            assert source is not None
+            return source
+    raise AssertionError(f"no entry {entry_id}")
+
+
+def test_atom_source_credits_the_source_feeds_rights_categories_author(site):
+    body = rss(range(12), channel=SOURCE_CHANNEL).replace(
+        b"<guid>https://src.test/0</guid>",
+        b"<guid>https://src.test/0</guid><category>Own</category>",
+    )
+    site.poll(body)
+    root = site.atom()
+    # entry 0: no author of its own, a category of its own
+    source = source_of(root, "https://src.test/0")
+    assert source.findtext(f"{A}rights") == "© 2026 Source & Co."
+    assert [a.findtext(f"{A}name") for a in source.findall(f"{A}author")] == ["Ed Itor"]
+    assert source.find(f"{A}author/{A}email") is not None
+    assert source.findall(f"{A}category") == []
+    # entry 1: an author of its own (RFC 4287 §4.2.11: only what the entry lacks)
+    source = source_of(root, "https://src.test/1")
+    assert source.findtext(f"{A}rights") == "© 2026 Source & Co."
+    assert source.findall(f"{A}author") == []
+    assert [c.get("term") for c in source.findall(f"{A}category")] == [
+        "News",
+        "Science & Tech",
+    ]
+    # archive pages are snapshots: they keep the source's metadata too
+    page = ET.fromstring(site.archive(1))
+    source = source_of(page, "https://src.test/11")
+    assert source.findtext(f"{A}rights") == "© 2026 Source & Co."
+    assert [c.get("term") for c in source.findall(f"{A}category")] == [
+        "News",
+        "Science & Tech",
+    ]
+    frozen = site.archive(1)
+    # a new copyright notice is credited from the next poll on
+    site.poll(body.replace(b"2026 Source", b"2027 Source"), T0 + timedelta(hours=1))
+    source = source_of(site.atom(), "https://src.test/1")
+    assert source.findtext(f"{A}rights") == "© 2027 Source & Co."
+    assert site.archive(1) == frozen
+
+
+def test_atom_source_without_source_metadata_has_none(site):
+    site.poll(rss(range(2)))
+    source = source_of(site.atom(), "https://src.test/0")
+    assert source.find(f"{A}rights") is None
+    assert source.findall(f"{A}author") == []
+    assert source.findall(f"{A}category") == []
+    assert source.findtext(f"{A}title") == "Source"
+
+
+# --------------------------------------------------------------------------
 # Serving
 # --------------------------------------------------------------------------
 
@@ -744,7 +814,7 @@ def test_purged_entry_is_retracted_from_every_feed_it_was_in(site):
 def test_every_served_atom_document_is_schema_valid(site, tmp_path):
     from tests.test_publish_formats import jing_errors
 
-    site.poll(rss(range(12), extra=" &amp; co"))
+    site.poll(rss(range(12), extra=" &amp; co", channel=SOURCE_CHANNEL))
     site.config = replace(
         site.config,
         topics=(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
@@ -11,9 +12,11 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sqlite_utils.db import Database
 
 from feedhub.exceptions import StorageError
 from feedhub.storage import Storage
+from feedhub.storage._schema import MIGRATIONS
 from feedhub.types import (
     Author,
     AuthorRef,
@@ -229,6 +232,76 @@ def test_record_poll_not_modified_touches_only_poll_state(
     )
     state = storage.get_source(sid)
     assert state is not None and (state.etag, state.last_modified) == ('"v2"', "l2")
+
+
+def test_record_poll_keeps_source_feed_authors_rights_categories(
+    storage: Storage, sid: int
+) -> None:
+    authors = (
+        Author(name="Ed Itor", email="ed@a.example", uri="https://a.example/ed"),
+        Author(name="Bio Person", bio="Writes things."),
+    )
+    feed = FeedData(
+        url=A,
+        title="A",
+        authors=authors,
+        rights="© 2026 A & Co.",
+        categories=("News", "Ünïcode"),
+    )
+
+    def ok(feed: FeedData | None, status: PollStatus = PollStatus.OK) -> None:
+        storage.record_poll(sid, now=T0, status=status, feed=feed)
+
+    ok(feed)
+    state = storage.get_source(sid)
+    assert state is not None
+    assert state.feed_authors == authors
+    assert state.feed_rights == "© 2026 A & Co."
+    assert state.feed_categories == ("News", "Ünïcode")
+    # a poll without a parsed feed, a 304 and an error keep them
+    gen = storage.generation()
+    ok(None)
+    ok(None, PollStatus.NOT_MODIFIED)
+    storage.record_poll(sid, now=T0, status=PollStatus.ERROR, error="x")
+    ok(feed)
+    assert storage.get_source(sid) == state
+    assert storage.generation() == gen
+    # each one is credited in atom:source, so a change is a visible change
+    ok(dataclasses.replace(feed, rights="© 2027 A & Co."))
+    assert storage.generation() == gen + 1
+    ok(dataclasses.replace(feed, rights="© 2027 A & Co.", categories=("News",)))
+    assert storage.generation() == gen + 2
+    ok(FeedData(url=A, title="A"))
+    assert storage.generation() == gen + 3
+    state = storage.get_source(sid)
+    assert state is not None
+    assert (state.feed_authors, state.feed_rights, state.feed_categories) == (
+        (),
+        None,
+        (),
+    )
+
+
+def test_source_metadata_migration_keeps_existing_sources(tmp_path: Any) -> None:
+    path = str(tmp_path / "old.sqlite")
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        MIGRATIONS.apply(Database(conn), stop_before="m005_source_metadata")
+        conn.execute(
+            "INSERT INTO sources (url, fetch_url, title, added_at)"
+            " VALUES (?, ?, 'Old', '2026-01-01T00:00:00.000000+00:00')",
+            (A, A),
+        )
+    finally:
+        conn.close()
+    with Storage(path) as db:
+        (state,) = db.get_sources()
+        assert (state.url, state.title) == (A, "Old")
+        assert (state.feed_authors, state.feed_rights, state.feed_categories) == (
+            (),
+            None,
+            (),
+        )
 
 
 def test_record_poll_fetch_url_is_used_from_then_on(storage: Storage, sid: int) -> None:
@@ -707,6 +780,7 @@ def test_file_database_persists_and_migrates_once(tmp_path: Any) -> None:
     names = [name for (name,) in applied]
     assert names[0] == "m001_initial"
     assert "m002_polling" in names
+    assert "m005_source_metadata" in names
     assert len(names) == len(set(names))
     assert mode == "wal"
 

@@ -72,9 +72,9 @@ def normalize(parsed: ParsedFeed) -> FeedData:
         parsed: the parser's output.
 
     Returns:
-        The feed with plain-text titles, sanitized HTML, absolute http(s) links,
-        UTC datetimes, deduplicated authors and categories, and no characters
-        XML 1.0 forbids.
+        The feed with plain-text titles and rights, sanitized HTML, absolute
+        http(s) links, UTC datetimes, deduplicated authors and categories, and
+        no characters XML 1.0 forbids.
     """
     base = _clean(parsed.url)
     return FeedData(
@@ -94,6 +94,8 @@ def normalize(parsed: ParsedFeed) -> FeedData:
         skip_days=tuple(
             sorted({_DAYS[d] for d in map(str.lower, parsed.skip_days) if d in _DAYS})
         ),
+        rights=_plain(parsed.rights, ContentType.TEXT) or None,
+        categories=_categories(parsed.categories),
     )
 
 

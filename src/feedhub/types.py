@@ -310,6 +310,10 @@ class ParsedFeed:
     skip_hours: tuple[int, ...] = ()
     #: RSS <skipDays>: day names as written ("Saturday")
     skip_days: tuple[str, ...] = ()
+    #: atom:rights / RSS <copyright>, plain text
+    rights: str | None = None
+    #: feed-level categories (atom:category term, RSS channel <category>)
+    categories: tuple[str, ...] = ()
 
 
 # --------------------------------------------------------------------------
@@ -360,6 +364,10 @@ class FeedData:
     skip_hours: tuple[int, ...] = ()
     #: weekdays (0 = Monday, UTC) on which the feed asks not to be polled, sorted
     skip_days: tuple[int, ...] = ()
+    #: atom:rights / RSS <copyright>, plain text on one line
+    rights: str | None = None
+    #: feed-level categories, trimmed, deduplicated case-insensitively
+    categories: tuple[str, ...] = ()
 
 
 # --------------------------------------------------------------------------
@@ -486,6 +494,11 @@ class SourceState:
     entry_count: int = 0
     #: poll bookkeeping kept by the scheduler (see SourceHealth)
     health: SourceHealth = field(default_factory=lambda: SourceHealth())
+    #: the feed's own authors, rights and categories, from the last successful
+    #: parse; credited in atom:source (RFC 4287 4.2.11)
+    feed_authors: tuple[Author, ...] = ()
+    feed_rights: str | None = None
+    feed_categories: tuple[str, ...] = ()
 
 
 class SourceEventKind(enum.StrEnum):

@@ -141,6 +141,9 @@ def _feed(result: Any, body: bytes, url: str) -> ParsedFeed:
         update_frequency=_int(feed.get("sy_updatefrequency")),
         skip_hours=_skip_hours(body),
         skip_days=_skip_days(body),
+        # feedparser maps RSS <copyright> and dc:rights onto atom:rights.
+        rights=_plain(feed.get("rights_detail")),
+        categories=_categories(feed.get("tags", ())),
     )
 
 

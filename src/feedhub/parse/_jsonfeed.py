@@ -63,6 +63,7 @@ def parse_json_feed(body: bytes, url: str) -> ParsedFeed:
     if not isinstance(items, list):
         raise ParseError(url, "not a feed: JSON Feed without items")
     feed_authors = _authors(doc)
+    # JSON Feed 1.1 has no feed-level rights or tags: both stay empty.
     return ParsedFeed(
         url=url,
         format=FeedFormat.JSON,

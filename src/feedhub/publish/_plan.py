@@ -87,7 +87,12 @@ def _entry_updated(stored: StoredEntry) -> datetime:
 
 
 def source_info(state: SourceState | None, fallback_url: str) -> SourceInfo:
-    """What atom:source says about a source feed."""
+    """What atom:source says about a source feed.
+
+    The source feed's authors, rights and categories are always carried; the
+    Atom writer puts authors and categories in atom:source only for entries
+    lacking their own (RFC 4287 §4.2.11).
+    """
     if state is None:
         return SourceInfo(id=fallback_url, title=fallback_url, url=fallback_url)
     return SourceInfo(
@@ -96,6 +101,9 @@ def source_info(state: SourceState | None, fallback_url: str) -> SourceInfo:
         url=state.fetch_url,
         link=state.link,
         updated=state.feed_updated or state.last_success_at,
+        authors=state.feed_authors,
+        rights=state.feed_rights,
+        categories=state.feed_categories,
     )
 
 
@@ -264,11 +272,29 @@ def _parse_dt(value: Any) -> datetime | None:
     return None if value is None else datetime.fromisoformat(str(value))
 
 
+def _source_json(s: SourceInfo) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "id": s.id,
+        "title": s.title,
+        "url": s.url,
+        "link": s.link,
+        "updated": _dt(s.updated),
+    }
+    # Written only when present, so snapshots and content hashes of sources
+    # without them stay as they were before sources kept them.
+    if s.authors:
+        row["authors"] = [[a.name, a.email, a.uri] for a in s.authors]
+    if s.rights is not None:
+        row["rights"] = s.rights
+    if s.categories:
+        row["categories"] = list(s.categories)
+    return row
+
+
 def entries_to_json(entries: Sequence[PublishedEntry]) -> str:
     """Serialize published entries (an archive page snapshot)."""
     rows = []
     for e in entries:
-        s = e.source
         rows.append(
             {
                 "id": e.id,
@@ -281,13 +307,7 @@ def entries_to_json(entries: Sequence[PublishedEntry]) -> str:
                 "updated": _dt(e.updated),
                 "categories": list(e.categories),
                 "enclosures": [[x.url, x.type, x.length] for x in e.enclosures],
-                "source": {
-                    "id": s.id,
-                    "title": s.title,
-                    "url": s.url,
-                    "link": s.link,
-                    "updated": _dt(s.updated),
-                },
+                "source": _source_json(e.source),
                 "related": [[r.link, r.source_title] for r in e.related],
             }
         )
@@ -317,6 +337,10 @@ def entries_from_json(text: str) -> tuple[PublishedEntry, ...]:
                     url=s["url"],
                     link=s["link"],
                     updated=_parse_dt(s["updated"]),
+                    # absent when empty (see _source_json)
+                    authors=tuple(Author(*a) for a in s.get("authors", ())),
+                    rights=s.get("rights"),
+                    categories=tuple(s.get("categories", ())),
                 ),
                 related=tuple(Related(*x) for x in r["related"]),
             )

@@ -29,7 +29,7 @@ from feedhub.types import (
 
 
 class AuthorJSON(TypedDict):
-    """One element of the ``entries.authors`` JSON array."""
+    """One element of the ``entries.authors`` / ``sources.feed_authors`` arrays."""
 
     name: str | None
     email: str | None
@@ -68,13 +68,28 @@ def sort_at(data: EntryData, first_seen_at: datetime) -> str:
     return to_text(min(own, first_seen_at))
 
 
+def authors_to_json(authors: Sequence[Author]) -> str:
+    """Authors as a JSON array of ``AuthorJSON`` (``entries.authors`` and
+    ``sources.feed_authors``)."""
+    items = [AuthorJSON(name=a.name, email=a.email, uri=a.uri) for a in authors]
+    for item, author in zip(items, authors, strict=True):
+        if author.bio:
+            item["bio"] = author.bio
+    return json.dumps(items, ensure_ascii=False)
+
+
+def authors_from_json(text: str) -> tuple[Author, ...]:
+    """Read back what ``authors_to_json`` wrote."""
+    items: list[AuthorJSON] = json.loads(text)
+    return tuple(
+        Author(name=a["name"], email=a["email"], uri=a["uri"], bio=a.get("bio"))
+        for a in items
+    )
+
+
 def entry_params(update: EntryUpdate, source_id: int) -> dict[str, Any]:
     """Columns written for an entry, except the first_seen/last_changed/sort times."""
     data, identity = update.data, update.identity
-    authors = [AuthorJSON(name=a.name, email=a.email, uri=a.uri) for a in data.authors]
-    for item, author in zip(authors, data.authors, strict=True):
-        if author.bio:
-            item["bio"] = author.bio
     enclosures = [
         EnclosureJSON(url=e.url, type=e.type, length=e.length) for e in data.enclosures
     ]
@@ -88,7 +103,7 @@ def entry_params(update: EntryUpdate, source_id: int) -> dict[str, Any]:
         "title": data.title,
         "summary": data.summary,
         "content": data.content,
-        "authors": json.dumps(authors, ensure_ascii=False),
+        "authors": authors_to_json(data.authors),
         "published": opt_text(data.published),
         "updated": opt_text(data.updated),
         "categories": json.dumps(list(data.categories), ensure_ascii=False),
@@ -96,14 +111,6 @@ def entry_params(update: EntryUpdate, source_id: int) -> dict[str, Any]:
         "content_hash": identity.content_hash,
         "story_id": identity.story_id,
     }
-
-
-def _authors(text: str) -> tuple[Author, ...]:
-    items: list[AuthorJSON] = json.loads(text)
-    return tuple(
-        Author(name=a["name"], email=a["email"], uri=a["uri"], bio=a.get("bio"))
-        for a in items
-    )
 
 
 def _enclosures(text: str) -> tuple[Enclosure, ...]:
@@ -122,7 +129,7 @@ def entry_from_row(row: sqlite3.Row, topics: Topics, authors: Authors) -> Stored
         title=str(row["title"]),
         summary=opt_str(row["summary"]),
         content=opt_str(row["content"]),
-        authors=_authors(str(row["authors"])),
+        authors=authors_from_json(str(row["authors"])),
         published=opt_datetime(row["published"]),
         updated=opt_datetime(row["updated"]),
         categories=tuple(str(c) for c in json.loads(str(row["categories"]))),

@@ -394,3 +394,20 @@ def published_id(key: str, original_id: str | None) -> str:
     if original_id and _IRI.match(original_id):
         return original_id
     return f"urn:feedhub:entry:{key}"
+
+
+_SOURCE_METADATA = (
+    # The source feed's own authors (JSON array of {name, email, uri}), rights
+    # and categories (JSON array of terms), credited in atom:source
+    # (RFC 4287 §4.2.11).
+    "ALTER TABLE sources ADD COLUMN feed_authors TEXT NOT NULL DEFAULT '[]'",
+    "ALTER TABLE sources ADD COLUMN feed_rights TEXT",
+    "ALTER TABLE sources ADD COLUMN feed_categories TEXT NOT NULL DEFAULT '[]'",
+)
+
+
+@MIGRATIONS()
+def m005_source_metadata(db: Database) -> None:
+    """Add the source feed's authors, rights and categories to ``sources``."""
+    for statement in _SOURCE_METADATA:
+        db.execute(statement)

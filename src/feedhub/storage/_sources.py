@@ -17,6 +17,7 @@ from feedhub.storage._db import (
     to_text,
 )
 from feedhub.storage._entries import upsert_entries
+from feedhub.storage._rows import authors_from_json, authors_to_json
 from feedhub.storage._stories import refresh_stories
 from feedhub.types import (
     EntryUpdate,
@@ -60,6 +61,9 @@ def _source_from_row(row: sqlite3.Row) -> SourceState:
         last_error=opt_str(row["last_error"]),
         entry_count=int(row["entry_count"]),
         health=_health_from_row(row),
+        feed_authors=authors_from_json(str(row["feed_authors"])),
+        feed_rights=opt_str(row["feed_rights"]),
+        feed_categories=tuple(str(c) for c in json.loads(str(row["feed_categories"]))),
     )
 
 
@@ -256,6 +260,12 @@ class SourcesMixin(StorageBase):
                         "feed_id": feed.id,
                         "subtitle": feed.subtitle,
                         "feed_updated": opt_text(feed.updated),
+                        # credited in atom:source (RFC 4287 §4.2.11)
+                        "feed_authors": authors_to_json(feed.authors),
+                        "feed_rights": feed.rights,
+                        "feed_categories": json.dumps(
+                            list(feed.categories), ensure_ascii=False
+                        ),
                     }
                     visible = any(row[k] != v for k, v in metadata.items())
                     changes.update(metadata)
