@@ -335,6 +335,13 @@ def _tree(pid: int) -> list[int]:
     return out
 
 
+def kill_tree(pid: int) -> None:
+    """SIGKILL ``pid`` and every descendant, children first."""
+    for p in reversed(_tree(pid)):
+        with contextlib.suppress(OSError):
+            os.kill(p, signal.SIGKILL)
+
+
 def _rss_kib(pid: int) -> int:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -403,9 +410,12 @@ def measure(
     with PeakRSS(proc.pid) as rss:
         try:
             out, err = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            out, err = proc.communicate()
+        except BaseException:
+            # a timeout or ^C: take the whole tree down, parse workers and their
+            # forkserver included, or they outlive the run
+            kill_tree(proc.pid)
+            proc.communicate()
+            raise
     seconds = time.perf_counter() - start
     return Measured(
         seconds,
