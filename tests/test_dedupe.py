@@ -382,8 +382,10 @@ def test_identify_whitespace_link_is_no_link() -> None:
 # --------------------------------------------------------------------------
 
 import dataclasses  # noqa: E402
+from array import array  # noqa: E402
 
 from feedhub.dedupe import (  # noqa: E402
+    Features,
     backlog,
     canonical_link,
     choose_story,
@@ -584,3 +586,74 @@ def test_backlog_hides_all_but_the_newest_on_a_first_poll() -> None:
 def test_fingerprint_never_fails(content: str, title: str) -> None:
     buckets = fingerprint(EntryData(None, None, title, content=content)).buckets
     assert len(set(buckets)) <= 31
+
+
+def test_choose_story_cache_reuses_shingles_without_changing_results(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from feedhub.dedupe import _assign
+
+    seen = datetime(2025, 7, 12, tzinfo=UTC)
+    new = EntryData(
+        None, "https://n/x", "Chipmaker reports record quarter", content=ARTICLE
+    )
+    copies = [
+        stored(
+            EntryData(None, f"https://{i}/x", title, content=ARTICLE[: 400 * (i + 1)]),
+            key=str(i) * 64,
+        )
+        for i, title in enumerate(["Other", "Record quarter", "Chipmaker news"])
+    ]
+    calls: list[str] = []
+    real = features
+
+    def counting(entry: EntryData, at: datetime | None = None) -> Features:
+        calls.append(entry.link or "")
+        return real(entry, at)
+
+    monkeypatch.setattr(_assign, "features", counting)
+    config = DedupeConfig()
+    expected = choose_story(new, seen, copies, config)
+    assert expected is not None and len(calls) == 4
+    cache: dict[tuple[str, str], array[int]] = {}
+    calls.clear()
+    assert choose_story(new, seen, copies, config, cache) == expected
+    assert len(calls) == 4 and set(cache) == {(c.key, "h") for c in copies}
+    calls.clear()
+    assert choose_story(new, seen, copies, config, cache) == expected
+    assert calls == ["https://n/x"]  # only the new entry is shingled again
+    # title and date come from the stored copy, not the cache
+    retitled = [
+        dataclasses.replace(c, data=dataclasses.replace(c.data, title="Zz"))
+        for c in copies
+    ]
+    uncached = choose_story(new, seen, retitled, config)
+    assert choose_story(new, seen, retitled, config, cache) == uncached
+    # another content hash is another text: shingled afresh
+    calls.clear()
+    changed = dataclasses.replace(
+        copies[0],
+        content_hash="h2",
+        data=dataclasses.replace(copies[0].data, content="Something else entirely."),
+    )
+    choose_story(new, seen, [changed], config, cache)
+    assert calls == ["https://n/x", "https://0/x"]
+
+
+def test_choose_story_cache_keeps_the_most_recently_used(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from feedhub.dedupe import _assign
+
+    monkeypatch.setattr(_assign, "CACHE_SIZE", 2)
+    seen = datetime(2025, 7, 12, tzinfo=UTC)
+    new = EntryData(None, "https://n/x", "A title", content=ARTICLE)
+    copies = [
+        stored(EntryData(None, f"https://{i}/x", "T", content=ARTICLE), key=str(i))
+        for i in range(3)
+    ]
+    cache: dict[tuple[str, str], array[int]] = {}
+    choose_story(new, seen, copies, DedupeConfig(), cache)
+    assert list(cache) == [("1", "h"), ("2", "h")]
+    choose_story(new, seen, [copies[1], copies[0]], DedupeConfig(), cache)
+    assert list(cache) == [("1", "h"), ("0", "h")]

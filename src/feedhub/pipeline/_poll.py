@@ -9,6 +9,7 @@ import logging
 import multiprocessing
 import os
 import threading
+from array import array
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -130,6 +131,9 @@ class _Writer:
 
     def __init__(self) -> None:
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="feedhub-writer")
+        #: near-duplicate candidates' shingles for this run; only the writer
+        #: thread touches it (see dedupe.choose_story)
+        self.shingle_cache: dict[tuple[str, str], array[int]] = {}
 
     async def call(self, work: Callable[[], _T]) -> _T:
         """Run ``work`` on the writer thread, after the writes queued before it."""
@@ -303,6 +307,7 @@ async def _poll_one(
         state,
         prepared.entries,
         now,
+        shingle_cache=writer.shingle_cache,
         status=PollStatus.OK,
         http_status=result.status,
         next_check_at=_next_check(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -36,6 +37,8 @@ def assign_stories(
     state: SourceState,
     entries: Sequence[EntryUpdate],
     now: datetime,
+    *,
+    shingle_cache: dict[tuple[str, str], array[int]] | None = None,
 ) -> tuple[EntryUpdate, ...]:
     """Decide each entry's stored key, story and backlog flag before it is stored.
 
@@ -47,9 +50,14 @@ def assign_stories(
 
     The poller runs it on its writer thread right before ``record_poll``
     (``record_entries``), so no other write of this process interleaves.
+
+    ``shingle_cache`` (see ``dedupe.choose_story``) is best shared by every
+    call of one poll run: the same stored copies come up as candidates for
+    many sources' entries. Without one, each call uses its own.
     """
     if not entries:
         return ()
+    cache = {} if shingle_cache is None else shingle_cache
     dd = config.dedupe
     known, tombstoned, has_entries = storage.resolve_entries(
         state.id, [(u.identity.key, u.identity.canonical_link) for u in entries]
@@ -82,7 +90,7 @@ def assign_stories(
         [u.identity.canonical_link for u in fresh if u.identity.canonical_link]
     )
     for index, update in enumerate(fresh):
-        story, match = _story_for(storage, dd, update, by_link, state.id, now)
+        story, match = _story_for(storage, dd, update, by_link, state.id, now, cache)
         identity = replace(update.identity, story_id=story)
         update = replace(update, identity=identity, match=match, hidden=index in hidden)
         kept.append(update)
@@ -107,6 +115,8 @@ def record_entries(
     state: SourceState,
     entries: Sequence[EntryUpdate],
     now: datetime,
+    *,
+    shingle_cache: dict[tuple[str, str], array[int]] | None = None,
     **kwargs: Any,
 ) -> UpdateCounts:
     """``assign_stories`` then ``storage.record_poll`` with the result.
@@ -114,7 +124,9 @@ def record_entries(
     Run as one unit on the poll's writer thread, so that no other write lands
     between the story lookups and the write that relies on them.
     """
-    assigned = assign_stories(storage, config, state, entries, now)
+    assigned = assign_stories(
+        storage, config, state, entries, now, shingle_cache=shingle_cache
+    )
     return storage.record_poll(state.id, now=now, entries=assigned, **kwargs)
 
 
@@ -125,6 +137,7 @@ def _story_for(
     by_link: dict[str, StoredEntry],
     source_id: int,
     now: datetime,
+    cache: dict[tuple[str, str], array[int]],
 ) -> tuple[str, StoryMatch]:
     """The story a new entry joins, and why (see ``assign_stories``)."""
     link = update.identity.canonical_link
@@ -143,7 +156,7 @@ def _story_for(
             for entry in storage.near_candidates(buckets)
             if entry.source_id != source_id
         ]
-        found = dedupe.choose_story(update.data, now, candidates, dd)
+        found = dedupe.choose_story(update.data, now, candidates, dd, cache)
         if found is not None:
             return found[0].story_id, found[1]
     return update.identity.story_id, StoryMatch(StoryRule.FOUNDED, detail="new story")
