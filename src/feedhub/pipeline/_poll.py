@@ -13,7 +13,7 @@ from array import array
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 from feedhub import __version__, curate, schedule
@@ -207,6 +207,30 @@ async def _record_failure(
     )
 
 
+def _poll_state(
+    config: Config,
+    state: SourceState,
+    now: datetime,
+    source: SourceConfig | None,
+    result: FetchResult,
+    health: SourceHealth,
+    moved: str | None,
+    freshness: float | None,
+) -> dict[str, Any]:
+    """The poll-state keywords of ``record_poll`` after a successful fetch
+    (200 or 304): validators, next check, health and a confirmed move."""
+    return {
+        "http_status": result.status,
+        "next_check_at": _next_check(
+            config, state, now, source=source, health=health, freshness=freshness
+        ),
+        "etag": result.etag,
+        "last_modified": result.last_modified,
+        "fetch_url": moved,
+        "health": health,
+    }
+
+
 async def _poll_one(
     storage: Storage,
     writer: _Writer,
@@ -238,14 +262,7 @@ async def _poll_one(
                 state.id,
                 now=now,
                 status=PollStatus.NOT_MODIFIED,
-                http_status=result.status,
-                next_check_at=_next_check(
-                    config, state, now, source=source, health=health, freshness=fresh
-                ),
-                etag=result.etag,
-                last_modified=result.last_modified,
-                fetch_url=moved,
-                health=health,
+                **_poll_state(config, state, now, source, result, health, moved, fresh),
             )
             await writer.call(unchanged)
             _log_events(state, health)
@@ -309,15 +326,8 @@ async def _poll_one(
         now,
         shingle_cache=writer.shingle_cache,
         status=PollStatus.OK,
-        http_status=result.status,
-        next_check_at=_next_check(
-            config, state, now, source=source, health=health, freshness=fresh
-        ),
-        etag=result.etag,
-        last_modified=result.last_modified,
-        fetch_url=moved,
         feed=prepared.feed,
-        health=health,
+        **_poll_state(config, state, now, source, result, health, moved, fresh),
     )
     counts = await writer.call(store)
     _log_events(state, health)
