@@ -175,6 +175,49 @@ class DedupeConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class AuthorConfig:
+    """One person (or organisation) of the ``authors:`` section."""
+
+    #: URL slug of the author's feed, e.g. "ramsha-riaz"
+    slug: str
+    #: display name
+    name: str
+    #: other spellings that are the same author
+    aliases: tuple[str, ...] = ()
+    #: an organisation byline ("Reuters", "Staff") rather than a person
+    organisation: bool = False
+    #: publish a feed for this author (organisations default to False)
+    publish: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class ViewConfig:
+    """A named view of ``feeds:``, published at /feeds/{slug}.atom."""
+
+    slug: str
+    title: str
+    #: entries of any of these topics (empty: no topic condition)
+    topics: tuple[str, ...] = ()
+    #: entries by any of these author slugs
+    authors: tuple[str, ...] = ()
+    #: entries from any of these source URLs
+    sources: tuple[str, ...] = ()
+    #: an FTS5 search query the entries must match
+    query: str | None = None
+    description: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionConfig:
+    """``retention:``: how long entries are kept; None keeps them forever."""
+
+    #: seconds after which an entry is purged
+    max_age: float | None = None
+    #: newest entries kept per source
+    max_entries_per_source: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     #: absolute path of the config file this came from (None when built in code)
     path: str | None
@@ -186,6 +229,12 @@ class Config:
     sources: tuple[SourceConfig, ...] = ()
     topics: tuple[TopicConfig, ...] = ()
     dedupe: DedupeConfig = field(default_factory=DedupeConfig)
+    #: global block rule applied before topics; None blocks nothing
+    block: Match | None = None
+    authors: tuple[AuthorConfig, ...] = ()
+    #: named views (``feeds:``)
+    feeds: tuple[ViewConfig, ...] = ()
+    retention: RetentionConfig = field(default_factory=RetentionConfig)
 
 
 # --------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from typing import Any
 
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from feedhub.config._authors import read_authors
 from feedhub.config._reader import (
     FLOAT,
     INT,
@@ -18,7 +19,10 @@ from feedhub.config._reader import (
     is_null,
     suggest,
 )
+from feedhub.config._retention import read_retention
+from feedhub.config._rules import read_block
 from feedhub.config._values import format_duration, network_exception, url_key
+from feedhub.config._views import read_views
 from feedhub.types import (
     CleanAction,
     CleanRule,
@@ -38,6 +42,7 @@ _SLUG_RE = re.compile(r"[a-z0-9][a-z0-9-]*")
 
 _TOP_KEYS = (
     "database", "server", "polling", "publish", "sources", "topics", "dedupe",
+    "block", "authors", "feeds", "retention",
 )  # fmt: skip
 _SERVER_KEYS = ("host", "port", "base_url")
 _POLLING_KEYS = (
@@ -92,6 +97,10 @@ class ConfigReader(NodeReader):
             sources=sources,
             topics=topics,
             dedupe=self.dedupe(top.get("dedupe"), sources),
+            block=read_block(self, top.get("block")),
+            authors=read_authors(self, top.get("authors")),
+            feeds=read_views(self, top.get("feeds"), topics, sources),
+            retention=read_retention(self, top.get("retention")),
         )
 
     def publish(self, node: Node | None) -> PublishConfig:
