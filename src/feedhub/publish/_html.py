@@ -14,11 +14,12 @@ from feedhub.publish._text import (
     esc,
     utc,
 )
-from feedhub.types import DocLink, FeedDocument, FeedKind, FeedRef
+from feedhub.types import AuthorSummary, DocLink, FeedDocument, FeedKind, FeedRef
 
 SECTIONS = (
     (FeedKind.ALL, "All", "all"),
     (FeedKind.TOPIC, "Topics", "topics"),
+    (FeedKind.VIEW, "Views", "views"),
     (FeedKind.AUTHOR, "Authors", "authors"),
 )
 
@@ -94,8 +95,8 @@ def render_index_html(
 ) -> bytes:
     """Render the HTML5 index page listing every published feed.
 
-    Feeds are grouped by kind (All, Topics, Authors), in the given order within
-    a group, each with its entry count, newest headline, preview page and
+    Feeds are grouped by kind (All, Topics, Views, Authors), in the given order
+    within a group, each with its entry count, newest headline, preview page and
     subscribe links (Atom, RSS, JSON Feed); each Atom feed also gets an
     autodiscovery ``<link rel="alternate">`` in ``<head>``, and each group an
     OPML link. No JavaScript.
@@ -150,10 +151,11 @@ def render_index_html(
         )
     body = "\n".join(sections) if sections else "<p>No feeds yet.</p>"
     all_opml = esc(_url(base_url, "feeds.opml"))
+    authors = esc(_url(base_url, "authors/"))
     main = (
         f"<header><h1>{esc(title)}</h1>\n"
         f'<p class="meta"><a href="{all_opml}">Subscribe to every feed at once '
-        "(OPML)</a></p></header>\n"
+        f'(OPML)</a> · <a href="{authors}">All authors</a></p></header>\n'
         f"<main>\n{body}\n</main>"
     )
     return _page(title, head, main, generated_at)
@@ -225,3 +227,65 @@ def render_feed_html(doc: FeedDocument, *, generated_at: datetime) -> bytes:
         + (f'<nav class="pages">{" ".join(nav)}</nav>' if nav else "")
     )
     return _page(doc.title, head, main, generated_at)
+
+
+#: sources named per author on the authors index before "and N more"
+_SOURCES_SHOWN = 3
+
+
+def render_authors_html(
+    authors: Sequence[AuthorSummary],
+    *,
+    base_url: str,
+    title: str,
+    generated_at: datetime,
+) -> bytes:
+    """Render the ``/authors/`` page: every published author, in the given order.
+
+    Each author gets their entry count, the sources they write for, the date
+    of their newest entry, a link to their preview page and subscribe links
+    (Atom, RSS, JSON Feed). Only the OPML of all author feeds is announced in
+    ``<head>``: one autodiscovery link per author would swamp a reader.
+
+    Raises:
+        PublishError: ``generated_at`` is naive.
+    """
+    opml = esc(_url(base_url, "authors.opml"))
+    head = [
+        f'<link rel="alternate" type="text/x-opml" title="{esc(title)}: authors" '
+        f'href="{opml}">'
+    ]
+    items = []
+    for author in authors:
+        path = f"authors/{author.slug}.atom"
+        preview = esc(_url(base_url, f"authors/{author.slug}.html"))
+        noun = "entry" if author.entry_count == 1 else "entries"
+        shown = ", ".join(esc(s) for s in author.sources[:_SOURCES_SHOWN])
+        more = len(author.sources) - _SOURCES_SHOWN
+        if more > 0:
+            shown += f" and {more} more"
+        writes = f'<span class="about">Writes for {shown}</span>' if shown else ""
+        kind = ""
+        if author.organisation:
+            kind = ' <span class="meta">(organisation)</span>'
+        newest = utc(author.newest, "author.newest").replace(microsecond=0)
+        items.append(
+            f'<li id="{esc(author.slug)}"><a href="{preview}">{esc(author.name)}</a>'
+            f'{kind} <span class="count">{author.entry_count} {noun}</span> '
+            f"{_buttons(base_url, path)}{writes}"
+            f'<span class="newest">Newest: <time datetime="{newest.isoformat()}">'
+            f"{newest:%Y-%m-%d}</time></span></li>"
+        )
+    body = (
+        "<ul>\n" + "\n".join(items) + "\n</ul>" if items else "<p>No authors yet.</p>"
+    )
+    count = len(authors)
+    main = (
+        f'<header><p class="meta"><a href="{esc(_url(base_url, ""))}">All feeds</a>'
+        f"</p>\n<h1>Authors</h1>\n"
+        f'<p class="meta">{count} author{"" if count == 1 else "s"}, most '
+        f'entries first · <a href="{opml}">Subscribe to all authors (OPML)</a>'
+        "</p></header>\n"
+        f'<main>\n<section id="authors">\n{body}\n</section>\n</main>'
+    )
+    return _page(f"{title}: authors", head, main, generated_at)
