@@ -12,6 +12,8 @@ import sqlite3
 from sqlite_utils.db import Database
 from sqlite_utils.migrations import Migrations
 
+from feedhub.exceptions import StorageError
+
 MIGRATIONS = Migrations("feedhub")
 
 # Datetimes are ISO-8601 UTC TEXT with fixed microsecond precision, so that text
@@ -410,4 +412,156 @@ _SOURCE_METADATA = (
 def m005_source_metadata(db: Database) -> None:
     """Add the source feed's authors, rights and categories to ``sources``."""
     for statement in _SOURCE_METADATA:
+        db.execute(statement)
+
+
+def _search_row(row: str) -> str:
+    """The values indexed for entry ``row`` (NEW or OLD in a trigger), in the
+    column order of ``entry_search``; keep in step with ``search_source``."""
+    return (
+        f"{row}.title, feedhub_text({row}.summary), feedhub_text({row}.content),"
+        f" feedhub_names({row}.authors)"
+    )
+
+
+_SEARCH = (
+    # Issue 7. Stable integer ids for the index: entries' implicit rowids may
+    # change on VACUUM (retention runs one), an INTEGER PRIMARY KEY never does.
+    "CREATE TABLE search_docs (docid INTEGER PRIMARY KEY, entry_key TEXT NOT NULL"
+    " UNIQUE)",
+    # What the index holds per entry: plain text (feedhub_text drops tags and
+    # decodes entities) and author names (feedhub_names; see storage._text).
+    # External content: no second copy of the text is stored; 'rebuild'
+    # reads this view.
+    """
+    CREATE VIEW search_source AS
+    SELECT d.docid AS docid, e.title AS title,
+        feedhub_text(e.summary) AS summary, feedhub_text(e.content) AS content,
+        feedhub_names(e.authors) AS author
+    FROM search_docs AS d JOIN entries AS e ON e.key = d.entry_key
+    """,
+    # unicode61 with remove_diacritics 2: case-insensitive, accents folded
+    """
+    CREATE VIRTUAL TABLE entry_search USING fts5(
+        title, summary, content, author,
+        content = 'search_source', content_rowid = 'docid',
+        tokenize = 'unicode61 remove_diacritics 2'
+    )
+    """,
+    # Triggers keep the index in step with every write to entries, whichever
+    # code path makes it (poll, purge, retention). FTS5 forgets a row's terms
+    # when given its old values again ('delete').
+    f"""
+    CREATE TRIGGER search_insert AFTER INSERT ON entries BEGIN
+        INSERT INTO search_docs (entry_key) VALUES (NEW.key);
+        INSERT INTO entry_search (rowid, title, summary, content, author)
+        SELECT docid, {_search_row("NEW")}
+        FROM search_docs WHERE entry_key = NEW.key;
+    END
+    """,
+    f"""
+    CREATE TRIGGER search_update
+    AFTER UPDATE OF key, title, summary, content, authors ON entries BEGIN
+        INSERT INTO entry_search
+            (entry_search, rowid, title, summary, content, author)
+        SELECT 'delete', docid, {_search_row("OLD")}
+        FROM search_docs WHERE entry_key = OLD.key;
+        UPDATE search_docs SET entry_key = NEW.key
+        WHERE entry_key = OLD.key AND NEW.key <> OLD.key;
+        INSERT INTO entry_search (rowid, title, summary, content, author)
+        SELECT docid, {_search_row("NEW")}
+        FROM search_docs WHERE entry_key = NEW.key;
+    END
+    """,
+    f"""
+    CREATE TRIGGER search_delete AFTER DELETE ON entries BEGIN
+        INSERT INTO entry_search
+            (entry_search, rowid, title, summary, content, author)
+        SELECT 'delete', docid, {_search_row("OLD")}
+        FROM search_docs WHERE entry_key = OLD.key;
+        DELETE FROM search_docs WHERE entry_key = OLD.key;
+    END
+    """,
+    # Named views (feeds: in feeds.yaml): their definitions as last applied,
+    # and their stories, kept like story_topics by storage._stories.
+    "CREATE TABLE views (slug TEXT PRIMARY KEY, definition TEXT NOT NULL)"
+    " WITHOUT ROWID",
+    """
+    CREATE TABLE story_views (
+        view TEXT NOT NULL,
+        story_id TEXT NOT NULL REFERENCES stories (story_id) ON DELETE CASCADE,
+        sort_at TEXT NOT NULL,
+        rep_key TEXT NOT NULL,
+        PRIMARY KEY (story_id, view)
+    ) WITHOUT ROWID
+    """,
+    "CREATE INDEX story_views_order ON story_views (view, sort_at DESC, rep_key)",
+    """
+    CREATE TRIGGER dirty_view_ins AFTER INSERT ON story_views BEGIN
+        INSERT OR IGNORE INTO dirty_feeds (feed) VALUES ('feeds/' || NEW.view);
+    END
+    """,
+    """
+    CREATE TRIGGER dirty_view_del AFTER DELETE ON story_views BEGIN
+        INSERT OR IGNORE INTO dirty_feeds (feed) VALUES ('feeds/' || OLD.view);
+    END
+    """,
+    # Index what is already stored.
+    "INSERT INTO search_docs (entry_key) SELECT key FROM entries ORDER BY key",
+    "INSERT INTO entry_search (entry_search) VALUES ('rebuild')",
+)
+
+
+@MIGRATIONS()
+def m006_search(db: Database) -> None:
+    """Add the full-text index of entries (SQLite FTS5) and named views."""
+    try:
+        db.execute("CREATE VIRTUAL TABLE temp.fts5_probe USING fts5(x)")
+        db.execute("DROP TABLE temp.fts5_probe")
+    except sqlite3.OperationalError as e:
+        raise StorageError(
+            f"storage: this Python's SQLite {sqlite3.sqlite_version} lacks FTS5, "
+            "which search needs; use a Python whose sqlite3 has it (CPython "
+            f"builds normally do) ({e})"
+        ) from e
+    for statement in _SEARCH:
+        db.execute(statement)
+
+
+_CURATION = (
+    # Blocked by a global block rule: stored, explained, published nowhere.
+    "ALTER TABLE entries ADD COLUMN blocked INTEGER NOT NULL DEFAULT 0",
+    # The decision log of each entry (feedhub explain): one compact JSON
+    # object per entry, {"b": block reason, "d": [[topic, 0|1, reason]],
+    # "l": language}, rewritten only when it changes.
+    """
+    CREATE TABLE entry_decisions (
+        entry_key TEXT PRIMARY KEY REFERENCES entries (key) ON DELETE CASCADE,
+        log TEXT NOT NULL
+    ) WITHOUT ROWID
+    """,
+)
+
+
+@MIGRATIONS()
+def m007_curation(db: Database) -> None:
+    """Add the block flag and the per-entry decision log of topic rules."""
+    for statement in _CURATION:
+        db.execute(statement)
+
+
+_RETENTION = (
+    # When a parsed document of the tombstone's source last lacked the entry
+    # (NULL: still carried, or not polled since). A tombstone only has to
+    # outlive the source's own window: see storage._retention.
+    "ALTER TABLE tombstones ADD COLUMN missing_since TEXT",
+    # retention.max_entries_per_source: a source's newest entries by index.
+    "CREATE INDEX entries_source_sort ON entries (source_id, sort_at, key)",
+)
+
+
+@MIGRATIONS()
+def m008_retention(db: Database) -> None:
+    """Add what retention needs: tombstone expiry and a per-source date index."""
+    for statement in _RETENTION:
         db.execute(statement)
