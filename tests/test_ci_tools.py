@@ -1,8 +1,9 @@
 """In CI, the external tools the tests drive must really be there.
 
-Tests that need jing, newsboat or sfeed skip where they are missing, so a
-developer without them can still run the suite; in CI (``CI=true``) a missing
-tool would turn those tests into silent skips, so it fails here instead.
+Tests that need jing, newsboat, sfeed or systemd-analyze skip where they are
+missing, so a developer without them can still run the suite; in CI
+(``CI=true``) a missing tool would turn those tests into silent skips, so it
+fails here instead.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import shutil
 import pytest
 
 
-@pytest.mark.parametrize("tool", ["jing", "newsboat", "sfeed"])
+@pytest.mark.parametrize("tool", ["jing", "newsboat", "sfeed", "systemd-analyze"])
 def test_ci_installs_the_tools_tests_depend_on(tool):
     if os.environ.get("CI", "").lower() not in ("1", "true", "yes"):
         pytest.skip("only enforced in CI (.ci/run installs them)")

@@ -28,9 +28,23 @@ class PollScheduler:
     (``coalesce=True``).
     """
 
-    def __init__(self, job: Callable[[], None], *, tick: float) -> None:
+    def __init__(
+        self,
+        job: Callable[[], None],
+        *,
+        tick: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """Set up the timer (``start`` starts it).
+
+        Args:
+            job: one poll run.
+            tick: seconds between two runs.
+            clock: monotonic seconds, read by ``health`` (tests pass a fake).
+        """
         self._job = job
         self._tick = tick
+        self._clock = clock
         self._scheduler = BackgroundScheduler(
             job_defaults={
                 "coalesce": True,
@@ -46,7 +60,7 @@ class PollScheduler:
 
     def _run(self) -> None:
         with self._lock:
-            self._running_since = time.monotonic()
+            self._running_since = self._clock()
         try:
             self._job()
         except Exception:
@@ -55,11 +69,11 @@ class PollScheduler:
         finally:
             with self._lock:
                 self._running_since = None
-                self._finished_at = time.monotonic()
+                self._finished_at = self._clock()
 
     def start(self) -> None:
         """Start the timer; the first run begins immediately."""
-        self._started_at = time.monotonic()
+        self._started_at = self._clock()
         self._scheduler.add_job(
             self._run,
             "interval",
@@ -68,6 +82,17 @@ class PollScheduler:
             next_run_time=datetime.now(UTC),
         )
         self._scheduler.start()
+
+    def wake(self) -> None:
+        """Run the job now instead of at the next tick (after a reload).
+
+        Does nothing while a run is in flight: that run finishes with the
+        configuration it started with, and the next tick uses the new one.
+        """
+        with self._lock:
+            if self._running_since is not None or not self._scheduler.running:
+                return
+        self._scheduler.modify_job("poll", next_run_time=datetime.now(UTC))
 
     def shutdown(self, wait: bool = True) -> None:
         """Stop the timer; with ``wait``, wait for a running job to return."""
@@ -78,7 +103,7 @@ class PollScheduler:
         """Return None when the timer is alive, else what is wrong."""
         if not self._scheduler.running:
             return "scheduler not running"
-        now = time.monotonic()
+        now = self._clock()
         with self._lock:
             running_since = self._running_since
             last = self._finished_at or self._started_at
