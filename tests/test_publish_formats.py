@@ -27,6 +27,7 @@ from feedhub.types import (
     FeedKind,
     FeedRef,
     SourceInfo,
+    SourceState,
     StoredEntry,
 )
 from tests.test_publish import (
@@ -209,6 +210,33 @@ def test_entry_id_prefers_the_pinned_id_then_an_iri_original():
     iri = replace(entry, data=replace(entry.data, original_id="tag:x,2026:1"))
     assert publish.entry_id(iri) == "tag:x,2026:1"
     assert publish.entry_id(replace(iri, published_id="urn:x:pinned")) == "urn:x:pinned"
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        "javascript:alert(1)",
+        "JaVaScRiPt:x",
+        "vbscript:x",
+        "data:,x",
+        "file:///etc/passwd",
+    ],
+)
+def test_ids_with_active_schemes_are_never_published(hostile: str) -> None:
+    """Some readers follow an id when an entry has no link (#8)."""
+    entry = stored("abc", "s1")
+    original = replace(entry, data=replace(entry.data, original_id=hostile))
+    assert publish.entry_id(original) == "urn:feedhub:entry:abc"
+    assert publish.entry_id(replace(entry, published_id=hostile)) == (
+        "urn:feedhub:entry:abc"
+    )
+    state = SourceState(
+        id=1, url="https://a.example/f", fetch_url="https://a.example/f"
+    )
+    assert publish.source_info(replace(state, feed_id=hostile), "x").id == state.url
+    assert publish.source_info(replace(state, feed_id="tag:a,2026:f"), "x").id == (
+        "tag:a,2026:f"
+    )
 
 
 # --------------------------------------------------------------------------

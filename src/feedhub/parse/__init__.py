@@ -13,7 +13,7 @@ from typing import Any
 import feedparser
 
 from feedhub.exceptions import ParseError
-from feedhub.parse._entities import EntityError, defuse
+from feedhub.parse._entities import EntityError, defuse, drop_bad_char_refs
 from feedhub.parse._jsonfeed import looks_like_json, parse_json_feed
 from feedhub.types import (
     Author,
@@ -82,7 +82,7 @@ def parse(body: bytes, *, url: str, headers: Mapping[str, str]) -> ParsedFeed:
     if looks_like_json(body, headers):
         return parse_json_feed(body, url)
     try:
-        body = defuse(body)
+        body = drop_bad_char_refs(defuse(body))
     except EntityError as e:
         raise ParseError(url, str(e)) from e
     response_headers = {k.lower(): v for k, v in headers.items()}

@@ -27,6 +27,7 @@ _NAME = r"[A-Za-z_:\u0080-\uffff][\w.:\-\u0080-\uffff]*"
 _NAME_RE = re.compile(_NAME)
 _REFERENCE_RE = re.compile(rf"&({_NAME});")
 _CHAR_REF_RE = re.compile(r"&#(?:[0-9]+|x[0-9A-Fa-f]+);")
+_NUMERIC_REF_RE = re.compile(r"&#(?:[xX]([0-9A-Fa-f]+)|([0-9]+));")
 # UTF-32 first: its little-endian BOM starts with UTF-16's.
 _BOMS = (
     (b"\x00\x00\xfe\xff", "utf-32-be"),
@@ -107,6 +108,43 @@ def defuse(body: bytes) -> bytes:
     if new == text:
         return body
     return bom + new.encode(codec)
+
+
+def drop_bad_char_refs(body: bytes) -> bytes:
+    """Remove character references to code points that are no character.
+
+    XML 1.0 §4.1 requires a reference to match Char; feedparser's loose parser
+    builds ``&#xD800;`` (a surrogate) or ``&#x110000;`` with ``chr()`` and an
+    encode that raise, so one such reference used to fail the whole feed.
+    normalize drops surrogates anyway, so removing them loses nothing.
+
+    Args:
+        body: the raw document.
+
+    Returns:
+        The document, re-encoded in its own encoding when it changed.
+    """
+    codec, bom = _codec(body)
+    try:
+        text = body[len(bom) :].decode(codec)
+    except UnicodeDecodeError:
+        codec, bom = "latin-1", b""
+        text = body.decode(codec)
+    if "&#" not in text:
+        return body
+    new = _NUMERIC_REF_RE.sub(_valid_char_ref, text)
+    return body if new == text else bom + new.encode(codec)
+
+
+def _valid_char_ref(match: re.Match[str]) -> str:
+    """The reference itself when it names a code point, else ""."""
+    hex_digits, digits = match.groups()
+    if len((hex_digits or digits).lstrip("0")) > 8:
+        return ""  # far past U+10FFFF (and int() limits on long strings)
+    code = int(hex_digits, 16) if hex_digits else int(digits)
+    if code > 0x10FFFF or 0xD800 <= code <= 0xDFFF:
+        return ""
+    return match.group()
 
 
 def _codec(body: bytes) -> tuple[str, bytes]:

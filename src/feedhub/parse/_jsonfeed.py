@@ -80,7 +80,7 @@ def parse_json_feed(body: bytes, url: str) -> ParsedFeed:
 def _entry(item: dict[str, Any], url: str) -> ParsedEntry:
     link = _str(item.get("url")) or _str(item.get("external_url"))
     # Relative URLs in content resolve against the item's own page.
-    base = urljoin(url, link) if link else None
+    base = _join(url, link) if link else None
     content: list[ParsedContent] = []
     html = _str(item.get("content_html"))
     if html:
@@ -106,6 +106,14 @@ def _entry(item: dict[str, Any], url: str) -> ParsedEntry:
         else (),
         enclosures=_attachments(item.get("attachments")),
     )
+
+
+def _join(url: str, link: str) -> str | None:
+    """``link`` made absolute against ``url``; None when it is no URL at all."""
+    try:
+        return urljoin(url, link)
+    except ValueError:  # e.g. "http://[::1" (invalid IPv6 literal)
+        return None
 
 
 def _authors(obj: dict[str, Any]) -> tuple[Author, ...]:

@@ -42,6 +42,7 @@ EMPTY_FEED_UPDATED = datetime(1970, 1, 1, tzinfo=UTC)
 # RFC 3987 IRI, roughly: a scheme, then no whitespace or the characters RFC 3986
 # excludes; anything else (an RSS guid like "1234") gets a urn:feedhub id.
 _IRI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:[^\s<>\"{}|\\^`]+$")
+_ACTIVE_SCHEMES = ("javascript:", "vbscript:", "data:", "file:")
 
 Story = tuple[StoredEntry, tuple[StoredEntry, ...]]
 
@@ -69,12 +70,18 @@ def join(base_url: str, path: str) -> str:
 def entry_id(stored: StoredEntry) -> str:
     """The id published for a story: the one storage pinned for it, else the
     original id when it is an IRI, else a URN derived from the entry key."""
-    if stored.published_id:
+    if stored.published_id and _usable_id(stored.published_id):
         return stored.published_id
     original = stored.data.original_id
-    if original and _IRI.match(original):
+    if original and _usable_id(original):
         return original  # RFC 4287 4.2.6: keep the original atom:id
     return f"urn:feedhub:entry:{stored.key}"
+
+
+def _usable_id(value: str) -> bool:
+    """An IRI, but not one that runs or reads something when a reader follows
+    it (some use an id as the link when there is none; see #8)."""
+    return bool(_IRI.match(value)) and not value.lower().startswith(_ACTIVE_SCHEMES)
 
 
 def _entry_updated(stored: StoredEntry) -> datetime:
@@ -96,7 +103,9 @@ def source_info(state: SourceState | None, fallback_url: str) -> SourceInfo:
     if state is None:
         return SourceInfo(id=fallback_url, title=fallback_url, url=fallback_url)
     return SourceInfo(
-        id=state.feed_id or state.fetch_url,
+        id=state.feed_id
+        if state.feed_id and _usable_id(state.feed_id)
+        else state.fetch_url,
         title=state.name or state.title or state.fetch_url,
         url=state.fetch_url,
         link=state.link,
