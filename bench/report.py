@@ -143,8 +143,11 @@ How to read this: every figure is the median of the repetitions with [min–max]
 per repetition (the two ran back to back, on the same machine, under the same
 load) and then summarized the same way, so a ratio above 1 on a ↑ row, or below 1
 on a ↓ row, favours feedhub. Only ratios carry over between machines: these
-machines are shared and noisy, so absolute figures move from run to run. Peak RSS
-sums every process of the client's tree (feedhub's parse workers included), sampled
-every 50 ms. Row 6 has no peer: its ratio column is the cost relative to the
-smallest store, which shows how the cost grows. See bench/README.md for the method.
+machines are shared and noisy, so absolute figures move from run to run. Peak
+memory is the peak of the summed PSS (proportional set size: a page shared by N
+processes counts 1/N in each) of every process of the client's tree (feedhub's
+parse workers included), sampled every 50 ms; the summed RSS, which counts shared
+pages once per process, is shown beside it. Row 6 has no peer: its ratio column
+is the cost relative to the smallest store, which shows how the cost grows. See
+bench/README.md for the method.
 """

@@ -132,7 +132,7 @@ def _statuses(t: Target, before: Counter[int]) -> Counter[int]:
 
 def _fh_poll(
     ctx: Context, t: Target, fresh: bool
-) -> tuple[float, float, dict[str, int]]:
+) -> tuple[float, tuple[float, float], dict[str, int]]:
     if fresh:
         feedhub_driver.remove_db(t.fh_db)
         feedhub_driver.write_config(
@@ -144,12 +144,12 @@ def _fh_poll(
     summary = feedhub_driver.poll_summary(m.stdout)
     if summary.get("failed"):
         ctx.log(f"feedhub: {summary['failed']} sources failed: {m.stderr[-600:]}")
-    return m.seconds, m.peak_rss_mib, summary
+    return m.seconds, (m.peak_rss_mib, m.peak_pss_mib), summary
 
 
 def _rd_poll(
     ctx: Context, t: Target, fresh: bool
-) -> tuple[float, float, dict[str, int]]:
+) -> tuple[float, tuple[float, float], dict[str, int]]:
     if fresh:
         feedhub_driver.remove_db(t.rd_db)
         urls = t.run / "urls.txt"
@@ -163,18 +163,19 @@ def _rd_poll(
     out: dict[str, int] = json.loads(m.stdout.strip().splitlines()[-1])
     if out.get("errors"):
         ctx.log(f"reader: {out['errors']} feeds failed")
-    return m.seconds, m.peak_rss_mib, out
+    return m.seconds, (m.peak_rss_mib, m.peak_pss_mib), out
 
 
 def _pair(
     ctx: Context, t: Target, rep: int, fresh: bool
-) -> dict[str, tuple[float, float, int, Counter[int]]]:
+) -> dict[str, tuple[float, tuple[float, float], int, Counter[int]]]:
     """Run feedhub then reader (reversed on odd reps).
 
     Returns:
-        Per client: seconds, peak RSS MiB, entries counted, server statuses.
+        Per client: seconds, (peak summed RSS MiB, peak summed PSS MiB),
+        entries counted, server statuses.
     """
-    out: dict[str, tuple[float, float, int, Counter[int]]] = {}
+    out: dict[str, tuple[float, tuple[float, float], int, Counter[int]]] = {}
     order = ["feedhub", READER] if rep % 2 == 0 else [READER, "feedhub"]
     for who in order:
         if who == READER and ctx.reader is None:
@@ -198,11 +199,13 @@ def first_poll(ctx: Context, t: Target, reps: int, row: str, label: str) -> None
     """Row 1 (and 7): a fresh database polls the whole corpus."""
     rates: dict[str, list[float]] = {"feedhub": [], READER: []}
     rss: dict[str, list[float]] = {"feedhub": [], READER: []}
+    pss: dict[str, list[float]] = {"feedhub": [], READER: []}
     for rep in range(reps):
         res = _pair(ctx, t, rep, fresh=True)
-        for who, (secs, mib, count, statuses) in res.items():
+        for who, (secs, (mib, pss_mib), count, statuses) in res.items():
             rates[who].append(count / secs)
             rss[who].append(mib)
+            pss[who].append(pss_mib)
             if count != t.entries or statuses.get(200) != len(t.urls):
                 ctx.log(
                     f"{who}: stored {count} of {t.entries} entries; "
@@ -210,7 +213,7 @@ def first_poll(ctx: Context, t: Target, reps: int, row: str, label: str) -> None
                 )
             ctx.log(
                 f"row {row}{label} rep {rep + 1}: {who} {count} entries "
-                f"in {secs:.1f}s, peak RSS {mib:.0f} MiB"
+                f"in {secs:.1f}s, peak RSS {mib:.0f} MiB, PSS {pss_mib:.0f} MiB"
             )
     t.polled = True
     ctx.rows.append(
@@ -225,7 +228,17 @@ def first_poll(ctx: Context, t: Target, reps: int, row: str, label: str) -> None
     ctx.rows.append(
         Row(
             row,
-            f"first poll, peak RSS MiB{label}",
+            f"first poll, peak memory (PSS) MiB{label}",
+            Figure(tuple(pss["feedhub"])),
+            Figure(tuple(pss[READER])),
+            READER,
+            higher_is_better=False,
+        )
+    )
+    ctx.rows.append(
+        Row(
+            row,
+            f"first poll, peak RSS summed MiB{label}",
             Figure(tuple(rss["feedhub"])),
             Figure(tuple(rss[READER])),
             READER,

@@ -329,9 +329,11 @@ def _tree(pid: int) -> list[int]:
     while todo:
         p = todo.pop()
         out.append(p)
-        for task in Path(f"/proc/{p}/task").glob("*/children"):
-            with contextlib.suppress(OSError):
-                todo.extend(int(c) for c in task.read_text().split())
+        # the process may exit while we look: glob itself then raises
+        with contextlib.suppress(OSError):
+            for task in Path(f"/proc/{p}/task").glob("*/children"):
+                with contextlib.suppress(OSError):
+                    todo.extend(int(c) for c in task.read_text().split())
     return out
 
 
@@ -352,25 +354,49 @@ def _rss_kib(pid: int) -> int:
     return 0
 
 
+def _pss_kib(pid: int) -> int:
+    """Proportional set size: each resident page divided by the processes
+    sharing it, so pages a worker shares with its parent count once in a sum."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
 class PeakRSS:
-    """Samples the summed RSS of a process tree every 50 ms; ``peak_mib`` at exit."""
+    """Samples a process tree every 50 ms: peak summed RSS and peak summed PSS.
+
+    Summed RSS counts a page shared by N processes (copy-on-write after fork,
+    shared libraries) N times; summed PSS counts it once. See bench/README.md.
+    """
 
     def __init__(self, pid: int, interval: float = 0.05) -> None:
         self.pid = pid
         self.interval = interval
         self.peak_kib = 0
+        self.peak_pss_kib = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            total = sum(_rss_kib(p) for p in _tree(self.pid))
+            tree = _tree(self.pid)
+            total = sum(_rss_kib(p) for p in tree)
             self.peak_kib = max(self.peak_kib, total)
+            pss = sum(_pss_kib(p) for p in tree)
+            self.peak_pss_kib = max(self.peak_pss_kib, pss)
             self._stop.wait(self.interval)
 
     @property
     def peak_mib(self) -> float:
         return self.peak_kib / 1024
+
+    @property
+    def peak_pss_mib(self) -> float:
+        return self.peak_pss_kib / 1024
 
     def __enter__(self) -> PeakRSS:
         self._thread.start()
@@ -393,6 +419,8 @@ class Measured:
     returncode: int
     stdout: str
     stderr: str
+    #: peak of the tree's summed proportional set size (0 when unreadable)
+    peak_pss_mib: float = 0.0
 
 
 def measure(
@@ -423,4 +451,5 @@ def measure(
         proc.returncode,
         out.decode(errors="replace"),
         err.decode(errors="replace"),
+        rss.peak_pss_mib,
     )

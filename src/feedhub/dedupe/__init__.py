@@ -12,6 +12,7 @@ from feedhub.dedupe._assign import (
     backlog,
     choose_story,
     decide,
+    remember,
     similarity,
 )
 from feedhub.dedupe._identity import (
@@ -50,6 +51,7 @@ __all__ = [
     "fingerprint",
     "identify",
     "plain_text",
+    "remember",
     "similarity",
     "title_similarity",
     "unamp",

@@ -15,6 +15,8 @@ import hashlib
 import html
 import re
 import unicodedata
+from array import array
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -117,18 +119,24 @@ def shingles(tokens: list[str]) -> frozenset[int]:
     which costs a few integer operations instead of a string join and a digest
     per shingle.
     """
+    return frozenset(_shingle_list(tokens))
+
+
+def _shingle_list(tokens: list[str]) -> list[int]:
+    """``shingles`` in text order, repeats kept: a prefix of it is the
+    shingles of a prefix of the text."""
     if len(tokens) < SHINGLE:
-        return frozenset({_hash64(" ".join(tokens))}) if tokens else frozenset()
-    hashed = [_hash64(token) for token in tokens]
-    return frozenset(
-        # the word hashes are uniform 64-bit values, so a position-weighted
-        # sum is one too; _signature scrambles it further
+        return [_hash64(" ".join(tokens))] if tokens else []
+    hashed = list(map(_hash64, tokens))
+    # the word hashes are uniform 64-bit values, so a position-weighted
+    # sum is one too; _signature scrambles it further
+    return [
         (a * 0x9E3779B97F4A7C15 + b * 0xC2B2AE3D27D4EB4F + c) & _MASK64
         for a, b, c in zip(hashed, hashed[1:], hashed[2:], strict=False)
-    )
+    ]
 
 
-def _signature(hashes: frozenset[int], size: int, mix: int) -> list[int]:
+def _signature(hashes: Iterable[int], size: int, mix: int) -> list[int]:
     """One-permutation MinHash with rotation densification.
 
     Instead of ``size`` hash functions (``size`` passes over the shingles),
@@ -139,6 +147,7 @@ def _signature(hashes: frozenset[int], size: int, mix: int) -> list[int]:
     9.5 ms for 96 classic permutations in pure Python.
     """
     bins = [_EMPTY] * size
+    # a minimum per bin: the order of ``hashes`` and repeats in it do not matter
     for value in hashes:
         mixed = (value * mix) & _MASK64
         index, rest = mixed % size, mixed // size
@@ -163,7 +172,10 @@ def _bands(tag: str, signature: list[int], rows_per_band: int = ROWS) -> list[in
     for band in range(len(signature) // rows_per_band):
         rows = signature[band * rows_per_band : (band + 1) * rows_per_band]
         key = f"{tag}{band}:" + ",".join(map(str, rows))
-        buckets.append(_signed(_hash64(key)))
+        # not _hash64: these keys never repeat and would only push the
+        # words out of its memo
+        digest = hashlib.blake2b(key.encode(), digest_size=8).digest()
+        buckets.append(_signed(int.from_bytes(digest)))
     return buckets
 
 
@@ -226,11 +238,18 @@ def fingerprint(entry: EntryData) -> Fingerprint:
     """
     tokens = words(_body(entry))
     buckets: list[int] = []
-    body = shingles(tokens)
+    ordered = _shingle_list(tokens)
+    body = frozenset(ordered)
     if len(body) >= MIN_INDEXED:
         buckets += _bands("b", _signature(body, ROWS * BODY_BANDS, _BODY_MIX))
-    lead = shingles(tokens[:LEAD_WORDS])
-    if len(lead) >= MIN_INDEXED:
+    # the lead's shingles are the first ones of the body (``shingles`` of
+    # ``tokens[:LEAD_WORDS]``), unless the text is too short to have any
+    lead = (
+        ordered[: LEAD_WORDS - SHINGLE + 1]
+        if len(tokens) >= SHINGLE
+        else _shingle_list(tokens[:LEAD_WORDS])
+    )
+    if len(set(lead)) >= MIN_INDEXED:
         buckets += _bands("l", _signature(lead, ROWS * LEAD_BANDS, _LEAD_MIX))
     normalized = sorted(title_words(entry.title))
     if len(normalized) >= MIN_TITLE_WORDS:
@@ -238,4 +257,6 @@ def fingerprint(entry: EntryData) -> Fingerprint:
         hashed = frozenset(_hash64(word) for word in normalized)
         signature = _signature(hashed, TITLE_BANDS * TITLE_ROWS, _TITLE_MIX)
         buckets += _bands("t", signature, TITLE_ROWS)
-    return Fingerprint(buckets=tuple(buckets))
+    # the shingles travel with the buckets: the writer scores this entry
+    # against candidates (and later entries against it) without shingling again
+    return Fingerprint(buckets=tuple(buckets), shingles=array("Q", body).tobytes())

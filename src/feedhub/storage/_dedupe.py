@@ -6,20 +6,23 @@ import hashlib
 import json
 import sqlite3
 import struct
-from collections.abc import Iterable, Sequence
+from collections.abc import Container, Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime
 
 from feedhub.storage._db import (
     StorageBase,
     chunks,
+    from_text,
     json_list,
+    opt_datetime,
     opt_str,
     to_text,
 )
 from feedhub.storage._rows import select_entries
 from feedhub.storage._stories import refresh_all_stories, refresh_stories
 from feedhub.types import (
+    EntryData,
     EntryUpdate,
     Fingerprint,
     StoredEntry,
@@ -44,39 +47,48 @@ def entry_number(key: str) -> int:
     return value - (1 << 64) if value >= 1 << 63 else value
 
 
-def _key_range(number: int) -> tuple[str, str]:
-    """Keys whose first 64 bits are ``number``: a range of the primary key."""
-    prefix = format(number & ((1 << 64) - 1), "016x")
-    return prefix, prefix + "g"  # "g" sorts after every hex digit
-
-
 def _unindex(conn: sqlite3.Connection, numbers: Sequence[int]) -> None:
-    for number in numbers:
-        row = conn.execute(
-            "SELECT buckets FROM near_entries WHERE entry = ?", (number,)
-        ).fetchone()
-        if row is None:
+    """Remove entries from the near-duplicate index (one query per chunk)."""
+    for chunk in chunks(list(numbers)):
+        rows = conn.execute(
+            "SELECT entry, buckets FROM near_entries"
+            " WHERE entry IN (SELECT value FROM json_each(?))",
+            (json.dumps(chunk),),
+        ).fetchall()
+        if not rows:
             continue
-        blob = bytes(row[0])
-        buckets = struct.unpack(f"<{len(blob) // 8}q", blob)
+        pairs = []
+        for number, blob in rows:
+            data = bytes(blob)
+            buckets = struct.unpack(f"<{len(data) // 8}q", data)
+            pairs += [(bucket, number) for bucket in buckets]
         conn.executemany(
-            "DELETE FROM near_buckets WHERE bucket = ? AND entry = ?",
-            [(bucket, number) for bucket in buckets],
+            "DELETE FROM near_buckets WHERE bucket = ? AND entry = ?", pairs
         )
-        conn.execute("DELETE FROM near_entries WHERE entry = ?", (number,))
+        conn.executemany(
+            "DELETE FROM near_entries WHERE entry = ?", [(row[0],) for row in rows]
+        )
 
 
-def _index(conn: sqlite3.Connection, key: str, fingerprint: Fingerprint) -> None:
-    number = entry_number(key)
-    _unindex(conn, [number])
-    buckets = sorted(set(fingerprint.buckets))
-    conn.execute(
-        "INSERT INTO near_entries (entry, buckets) VALUES (?, ?)",
-        (number, struct.pack(f"<{len(buckets)}q", *buckets)),
-    )
+def _index(
+    conn: sqlite3.Connection, fingerprints: Iterable[tuple[str, Fingerprint]]
+) -> None:
+    """Index entries by their buckets, replacing what they had (a few
+    statements for the whole batch, not a few per entry)."""
+    # the last fingerprint of a number wins, as if indexed one by one
+    latest = {entry_number(key): fp for key, fp in fingerprints}
+    if not latest:
+        return
+    _unindex(conn, list(latest))
+    rows = []
+    pairs = []
+    for number, fingerprint in latest.items():
+        buckets = sorted(set(fingerprint.buckets))
+        rows.append((number, struct.pack(f"<{len(buckets)}q", *buckets)))
+        pairs += [(bucket, number) for bucket in buckets]
+    conn.executemany("INSERT INTO near_entries (entry, buckets) VALUES (?, ?)", rows)
     conn.executemany(
-        "INSERT OR IGNORE INTO near_buckets (bucket, entry) VALUES (?, ?)",
-        [(bucket, number) for bucket in buckets],
+        "INSERT OR IGNORE INTO near_buckets (bucket, entry) VALUES (?, ?)", pairs
     )
 
 
@@ -101,6 +113,7 @@ def record_dedupe(
     """
     written = set(written)
     now_text = to_text(now)
+    indexed: list[tuple[str, Fingerprint]] = []
     for update in entries:
         key = update.identity.key
         if update.alias and update.alias != key:
@@ -113,7 +126,7 @@ def record_dedupe(
         if update.hidden:
             conn.execute("UPDATE entries SET hidden = 1 WHERE key = ?", (key,))
         if update.fingerprint is not None:
-            _index(conn, key, update.fingerprint)
+            indexed.append((key, update.fingerprint))
         if update.match is not None:
             match = update.match
             conn.execute(
@@ -126,6 +139,7 @@ def record_dedupe(
                 (key, match.rule.value, match.score, match.matched_key,
                  match.detail, now_text),
             )  # fmt: skip
+    _index(conn, indexed)
 
 
 class DedupeMixin(StorageBase):
@@ -226,31 +240,61 @@ class DedupeMixin(StorageBase):
         return found
 
     def near_candidates(
-        self, buckets: Sequence[int], limit: int = 10
+        self,
+        buckets: Sequence[int],
+        limit: int = 10,
+        *,
+        cached: Container[tuple[str, str]] = (),
     ) -> tuple[StoredEntry, ...]:
         """Return stored entries sharing at least one LSH bucket, most shared first.
 
         One index seek per bucket: the cost depends on how many entries share
         a bucket (near-duplicates, by design few), not on how many are stored.
+        One query finds the candidates' heads, a second loads in full only
+        those whose shingles the caller does not hold.
 
         Args:
             buckets: the new entry's ``Fingerprint.buckets``.
             limit: most candidates returned.
+            cached: ``(key, content_hash)`` of the copies whose shingles the
+                caller holds (``dedupe.choose_story``'s cache): those come
+                with title, dates and identity only (no summary, content,
+                authors, categories, enclosures or memberships).
         """
         if not buckets:
             return ()
         with self._read("near_candidates") as conn:
-            rows = conn.execute(
-                "SELECT entry, count(*) AS shared FROM near_buckets"
+            heads = conn.execute(
+                "WITH near AS (SELECT entry, count(*) AS shared FROM near_buckets"
                 " WHERE bucket IN (SELECT value FROM json_each(?))"
-                " GROUP BY entry ORDER BY shared DESC, entry LIMIT ?",
+                " GROUP BY entry ORDER BY shared DESC, entry LIMIT ?)"
+                " SELECT e.key, e.source_id, e.original_id, e.link, e.title,"
+                " e.published, e.updated, e.canonical_link, e.content_hash,"
+                " e.story_id, e.first_seen_at, e.last_changed_at"
+                " FROM near JOIN entries AS e"
+                # the entries whose key starts with the entry number's 16 hex
+                # digits (see entry_number): a range of the primary key
+                " ON e.key >= printf('%016x', near.entry)"
+                " AND e.key < printf('%016x', near.entry) || 'g'"
+                " ORDER BY near.shared DESC, near.entry, e.key",
                 (json.dumps(list(buckets)), limit),
             ).fetchall()
-            found: list[StoredEntry] = []
-            for row in rows:
-                low, high = _key_range(int(row[0]))
-                found += select_entries(conn, "key >= ? AND key < ?", (low, high))
-        return tuple(found)
+            wanted = [
+                str(row[0]) for row in heads if (str(row[0]), str(row[8])) not in cached
+            ]
+            full = (
+                {
+                    entry.key: entry
+                    for entry in select_entries(
+                        conn,
+                        "key IN (SELECT value FROM json_each(?))",
+                        (json_list(wanted),),
+                    )
+                }
+                if wanted
+                else {}
+            )
+        return tuple(full.get(str(row[0])) or _head(row) for row in heads)
 
     def purge_entries(self, keys: Sequence[str], now: datetime) -> int:
         """Delete entries, leaving tombstones so that they are never ingested again.
@@ -298,8 +342,7 @@ class DedupeMixin(StorageBase):
     def index_entries(self, fingerprints: Sequence[tuple[str, Fingerprint]]) -> None:
         """Replace the near-duplicate index rows of stored entries (a rebuild)."""
         with self._write("index_entries") as conn:
-            for key, fingerprint in fingerprints:
-                _index(conn, key, fingerprint)
+            _index(conn, fingerprints)
 
     def entries_older_than(self, before: datetime) -> tuple[str, ...]:
         """Return the keys of entries first seen and dated before ``before``."""
@@ -411,6 +454,26 @@ class DedupeMixin(StorageBase):
             entries = conn.execute("SELECT count(*) FROM near_entries").fetchone()[0]
             rows = conn.execute("SELECT count(*) FROM near_buckets").fetchone()[0]
         return int(entries), int(rows)
+
+
+def _head(row: sqlite3.Row) -> StoredEntry:
+    """A candidate without its text: what scoring reads besides the shingles."""
+    return StoredEntry(
+        key=str(row[0]),
+        source_id=int(row[1]),
+        data=EntryData(
+            original_id=opt_str(row[2]),
+            link=opt_str(row[3]),
+            title=str(row[4]),
+            published=opt_datetime(row[5]),
+            updated=opt_datetime(row[6]),
+        ),
+        canonical_link=opt_str(row[7]),
+        content_hash=str(row[8]),
+        story_id=str(row[9]),
+        first_seen_at=from_text(row[10]),
+        last_changed_at=from_text(row[11]),
+    )
 
 
 def _with_id(entry: StoredEntry, published: str | None) -> StoredEntry:
