@@ -10,7 +10,7 @@ import pytest
 SRC = Path(__file__).resolve().parent.parent / "src" / "feedhub"
 
 #: lower layers may never import higher ones
-LAYERS: dict[str, int] = {
+LAYERS: dict[str, float] = {
     "__init__": 0,
     "types": 0,
     "exceptions": 0,
@@ -21,16 +21,22 @@ LAYERS: dict[str, int] = {
     "dedupe": 1,
     "clean": 1,
     "curate": 1,
+    "authors": 1,
     "publish": 1,
     "schedule": 1,
     "storage": 1,
     "discover": 1,
     "opml": 1,
+    # the parse workers' code: above the stages it runs, below the pipeline
+    # that hands it work (a module of its own so workers import only stages)
+    "prepare": 1.5,
     "pipeline": 2,
     "subscribe": 2,
+    "metrics": 2,
     "scheduler": 3,
     "server": 3,
     "daemon": 4,
+    "logs": 4,
     "cli": 5,
     "__main__": 6,
 }
@@ -52,6 +58,7 @@ OWNERS: dict[str, set[str]] = {
     "yaml": {"config"},
     "starlette": {"server"},
     "uvicorn": {"daemon"},
+    "prometheus_client": {"metrics"},
 }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import sqlite3
+import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta, timezone
@@ -20,6 +21,7 @@ from feedhub.storage._schema import MIGRATIONS
 from feedhub.types import (
     Author,
     AuthorRef,
+    Curation,
     Enclosure,
     EntryData,
     EntryIdentity,
@@ -827,6 +829,14 @@ PUBLIC_CALLS: dict[str, Callable[[Storage], object]] = {
     "set_memberships": lambda s: s.set_memberships([("k1", (), ())]),
     "feed_stories": lambda s: s.feed_stories(FeedKind.ALL, "all", 10),
     "feed_refs": lambda s: s.feed_refs(FeedKind.TOPIC),
+    # authors (issue 7)
+    "author_summaries": lambda s: s.author_summaries(),
+    # curation (issue 7)
+    "set_curation": lambda s: s.set_curation([("k1", (), (), Curation())]),
+    "curation_of": lambda s: s.curation_of("k1"),
+    "entry_languages": lambda s: s.entry_languages(),
+    "entry_flags": lambda s: s.entry_flags(),
+    "story_memberships": lambda s: s.story_memberships(),
     "get_meta": lambda s: s.get_meta("k"),
     "set_meta": lambda s: s.set_meta("k", "v"),
     "integrity_check": lambda s: s.integrity_check(),
@@ -871,13 +881,33 @@ PUBLIC_CALLS: dict[str, Callable[[Storage], object]] = {
     "feed_hash": lambda s: s.feed_hash("all"),
     "set_feed_hash": lambda s: s.set_feed_hash("all", "h", T0),
     "latest_feed_change": lambda s: s.latest_feed_change(),
+    # operations (issue 8); the copy would go beside the system's temp files
+    "backup": lambda s: s.backup(f"{tempfile.gettempdir()}/feedhub-locked.db"),
+    # search and named views (issue 7)
+    "search_stories": lambda s: s.search_stories('"ai"', 10),
+    "search_keys": lambda s: s.search_keys('"ai"'),
+    "set_views": lambda s: s.set_views([]),
+    # retention (issue 8)
+    "finish_dirty_feeds": lambda s: s.finish_dirty_feeds(),
+    "entries_over_limit": lambda s: s.entries_over_limit(1),
+    "note_tombstones": lambda s: s.note_tombstones(1, [("k1", None)], T0),
+    "drop_tombstones": lambda s: s.drop_tombstones(T0),
+    "tombstone_count": lambda s: s.tombstone_count(),
+    "missing_tombstones": lambda s: s.missing_tombstones(1),
+    "auto_vacuum": lambda s: s.auto_vacuum(),
+    "free_pages": lambda s: s.free_pages(),
+    "incremental_vacuum": lambda s: s.incremental_vacuum(100),
+    "vacuum": lambda s: s.vacuum(),
 }
 WRITES = ["sync_sources", "record_poll", "set_memberships", "set_meta"]
+WRITES += ["set_curation"]
 WRITES += ["hold_host", "reset_source"]
 WRITES += ["purge_entries", "set_preferred_sources", "index_entries"]
 WRITES += ["take_dirty_feeds", "mark_feeds_dirty", "freeze_archive_page"]
 WRITES += ["forget_archived"]
 WRITES += ["record_published", "prune_retractions", "set_feed_hash"]
+WRITES += ["set_views"]
+WRITES += ["finish_dirty_feeds", "drop_tombstones", "vacuum"]
 
 
 def test_locked_test_covers_every_public_method() -> None:

@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from feedhub import __version__, pipeline, subscribe
+from feedhub import __version__, logs, pipeline, subscribe
 from feedhub.config import add_sources, load_config, parse_config, parse_duration
 from feedhub.exceptions import FeedhubError
 from feedhub.opml import read_opml
@@ -60,12 +60,8 @@ def _errors() -> Iterator[None]:
         raise click.ClickException(str(e)) from e
 
 
-def _setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper()),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+def _setup_logging(level: str, fmt: str = "text") -> None:
+    logs.setup(level, fmt, sys.stderr)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -85,11 +81,20 @@ def _setup_logging(level: str) -> None:
     type=click.Choice(["debug", "info", "warning", "error"]),
     help="Log verbosity (logs go to stderr).",
 )
+@click.option(
+    "--log-format",
+    default="text",
+    show_default=True,
+    type=click.Choice(list(logs.FORMATS)),
+    envvar="FEEDHUB_LOG_FORMAT",
+    help="Log lines as text (key=value fields) or JSON objects, one per line "
+    "(env FEEDHUB_LOG_FORMAT).",
+)
 @click.version_option(__version__, prog_name="feedhub")
 @click.pass_context
-def cli(ctx: click.Context, config_path: str, log_level: str) -> None:
+def cli(ctx: click.Context, config_path: str, log_level: str, log_format: str) -> None:
     """feedhub: poll feeds, keep them in SQLite, republish curated Atom feeds."""
-    _setup_logging(log_level)
+    _setup_logging(log_level, log_format)
     ctx.obj = _Obj(config_path)
 
 
@@ -480,15 +485,45 @@ def _copy_line(copy: pipeline.ExplainedCopy) -> str:
     )
 
 
+def _curation_json(e: pipeline.Explanation) -> dict[str, object]:
+    c = e.curation
+    return {
+        "topics": list(e.topics),
+        "blocked": c.blocked if c else None,
+        "decisions": [
+            {"topic": d.topic, "selected": d.selected, "reason": d.reason}
+            for d in (c.decisions if c else ())
+        ],
+    }
+
+
+def _curation_lines(e: pipeline.Explanation) -> list[str]:
+    """The topic decisions of ``feedhub explain``: + in, - out, and why."""
+    c = e.curation
+    if c is not None and c.blocked is not None:
+        return [f"  blocked, published nowhere: {c.blocked}"]
+    lines = [f"  topics: {', '.join(e.topics) or 'none'}"]
+    decided = {d.topic for d in c.decisions} if c else set()
+    rows = [(d.topic, d.selected, d.reason) for d in (c.decisions if c else ())]
+    rows += [(t, True, "source") for t in e.topics if t not in decided]
+    for topic, selected, reason in sorted(rows):
+        lines.append(f"    {'+' if selected else '-'} {topic}: {reason}")
+    if c is None:
+        lines.append("    (no decision log yet: stored before rules were logged)")
+    return lines
+
+
 @cli.command()
 @click.argument("ref")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 @click.pass_obj
 def explain(obj: _Obj, ref: str, as_json: bool) -> None:
-    """Say which story an entry (URL, guid or key) belongs to, and why.
+    """Say which story and topics an entry (URL, guid or key) is in, and why.
 
     Lists every copy of the story with the rule and score that put it there,
-    so that merges can be checked and thresholds tuned (``dedupe:``).
+    so that merges can be checked and thresholds tuned (``dedupe:``), then
+    each topic rule's decision (+ in, - out, with the words that matched or
+    the condition that failed) or the block rule that took the entry.
     Exits 1 when nothing matches REF.
     """
     with _errors():
@@ -505,6 +540,7 @@ def explain(obj: _Obj, ref: str, as_json: bool) -> None:
                 "published_id": e.published_id,
                 "representative_rule": e.representative_rule,
                 "copies": [_copy_json(c) for c in e.copies],
+                **_curation_json(e),
             }
             for e in found
         ]
@@ -518,6 +554,8 @@ def explain(obj: _Obj, ref: str, as_json: bool) -> None:
         click.echo(f"  {len(e.copies)} copies:")
         for copy in e.copies:
             click.echo(_copy_line(copy))
+        for line in _curation_lines(e):
+            click.echo(line)
 
 
 @cli.command()
@@ -546,6 +584,176 @@ def purge(obj: _Obj, refs: tuple[str, ...], older_than: str | None) -> None:
                 storage, config, refs, older_than=seconds, now=pipeline.utcnow()
             )
     click.echo(f"purged {count} entries (tombstones kept)")
+
+
+@cli.command()
+@click.option(
+    "--dry-run", is_flag=True, help="Only count the entries the limits would purge."
+)
+@click.option(
+    "--vacuum",
+    is_flag=True,
+    help="Then rebuild the file (VACUUM), converting an older database to "
+    "incremental auto-vacuum.",
+)
+@click.pass_obj
+def retention(obj: _Obj, dry_run: bool, vacuum: bool) -> None:
+    """Apply `retention:` now: purge old entries, expire tombstones, free space.
+
+    `feedhub run` does this every hour by itself. Purged entries leave
+    tombstones, so they are never ingested again, and published feeds retract
+    them on the next publish pass.
+    """
+    with _errors():
+        config = obj.config()
+        now = pipeline.utcnow()
+        with Storage(config.database) as storage:
+            if dry_run:
+                keys = pipeline.retention_keys(storage, config, now)
+                click.echo(f"would purge {len(keys)} entries")
+                return
+            result = pipeline.apply_retention(storage, config, now=now)
+            if vacuum:
+                storage.vacuum()
+            mode = storage.auto_vacuum()
+    click.echo(
+        f"purged {result.purged} entries (tombstones kept), dropped "
+        f"{result.tombstones_dropped} expired tombstones, freed "
+        f"{result.pages_freed} pages; auto_vacuum: {mode}"
+    )
+
+
+@cli.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--force", is_flag=True, help="Replace FILE if it exists.")
+@click.pass_obj
+def backup(obj: _Obj, file: str, force: bool) -> None:
+    """Copy the database into FILE with SQLite's online backup API.
+
+    Safe while `feedhub run` is writing: FILE is one consistent snapshot,
+    checked with PRAGMA integrity_check. Refuses to replace an existing FILE
+    unless --force.
+    """
+    with _errors():
+        config = obj.config()
+        with Storage(config.database) as storage:
+            result = storage.backup(file, force=force)
+    size = os.path.getsize(file)
+    click.echo(f"backed up {config.database} to {file} ({size} bytes, {result})")
+
+
+@cli.command()
+@click.argument("query", nargs=-1, required=True)
+@click.option(
+    "--limit",
+    default=20,
+    show_default=True,
+    type=click.IntRange(1, 10000),
+    help="Most matches printed (one per story).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@click.pass_obj
+def search(obj: _Obj, query: tuple[str, ...], limit: int, as_json: bool) -> None:
+    """Print the newest stored entries matching QUERY, newest first.
+
+    Words must all occur (title, summary, content or author); "quoted
+    phrases", OR, NOT (or -word), parentheses, prefix* and title:word,
+    summary:, content:, author: work. The same query at
+    /search.atom?q=... is a feed a reader can subscribe to. Exits 1 on a
+    malformed query.
+    """
+    with _errors():
+        config = obj.config()
+        with Storage(config.database) as storage:
+            entries = pipeline.search_entries(storage, config, " ".join(query), limit)
+    if as_json:
+        rows = [
+            {
+                "id": e.id,
+                "published": _iso(e.published),
+                "updated": _iso(e.updated),
+                "source": e.source.title,
+                "source_url": e.source.url,
+                "title": e.title,
+                "link": e.link,
+                "also_at": [r.link for r in e.related],
+            }
+            for e in entries
+        ]
+        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    if not entries:
+        click.echo("no matches")
+        return
+    for e in entries:
+        when = (e.published or e.updated).strftime("%Y-%m-%d %H:%M")
+        click.echo(f"{when}  {e.source.title}  {e.title or '(untitled)'}")
+        click.echo(f"                  {e.link or '(no link)'}")
+
+
+def _planned(p: pipeline.PlannedEntry) -> dict[str, object]:
+    return {"story": p.story_id, "entry": p.key, "title": p.title, "link": p.link}
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@click.option(
+    "--limit",
+    default=10,
+    show_default=True,
+    type=click.IntRange(0),
+    help="Entries listed per feed and direction, newest first (0: all).",
+)
+@click.pass_obj
+def plan(obj: _Obj, as_json: bool, limit: int) -> None:
+    """Show what the rules in the config file would change, without changing it.
+
+    Files every stored entry under the current topic, block and author rules
+    and lists, per published feed (all, topics, authors, named views), the
+    entries that would appear (+) and disappear (-) once the config is
+    reloaded, and which rules differ from those the database last applied.
+    Writes nothing; always exits 0 when it could run.
+    """
+    with _errors():
+        config = obj.config()
+        with Storage(config.database) as storage:
+            result = pipeline.plan(storage, config, limit=limit or None)
+    if as_json:
+        data = {
+            "rule_changes": list(result.rule_changes),
+            "known": result.known,
+            "entries": result.entries,
+            "feeds": [
+                {
+                    "feed": f.feed,
+                    "title": f.title,
+                    "appearing": f.appearing,
+                    "disappearing": f.disappearing,
+                    "appear": [_planned(p) for p in f.appear],
+                    "disappear": [_planned(p) for p in f.disappear],
+                }
+                for f in result.feeds
+            ],
+        }
+        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        return
+    if result.rule_changes:
+        click.echo("rules changed since they were last applied:")
+        for line in result.rule_changes:
+            click.echo(f"  {line}")
+    else:
+        click.echo("rules unchanged since they were last applied")
+    if not result.feeds:
+        click.echo(f"no feed would change ({result.entries} entries checked)")
+        return
+    click.echo(
+        f"{len(result.feeds)} feeds would change ({result.entries} entries checked):"
+    )
+    for f in result.feeds:
+        click.echo(f"{f.feed} ({f.title}): +{f.appearing} -{f.disappearing}")
+        for sign, items in (("+", f.appear), ("-", f.disappear)):
+            for p in items:
+                click.echo(f"  {sign} {p.title or '(untitled)'}  {p.link or p.key}")
 
 
 def main() -> None:

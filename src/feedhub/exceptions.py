@@ -8,7 +8,8 @@
     │   ├── FetchError                  network, HTTP status, size, deadline, refusal
     │   └── ParseError                  not a feed, or a fatal parser error
     ├── StorageError                    SQLite locked, read-only, corrupt
-    └── PublishError                    a feed could not be rendered
+    ├── PublishError                    a feed could not be rendered
+    └── QueryError (also ValueError)    a malformed search query
 
 ``str(e)`` names the stage, the URL and the cause, e.g. ``fetch: 404 for https://…``.
 """
@@ -103,3 +104,10 @@ class StorageError(FeedhubError):
 
 class PublishError(FeedhubError):
     """A feed could not be rendered."""
+
+
+class QueryError(FeedhubError, ValueError):
+    """A search query is malformed; the message is for the person who typed it."""
+
+    def __str__(self) -> str:
+        return f"search: {self.args[0] if self.args else 'invalid query'}"

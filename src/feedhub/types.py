@@ -83,16 +83,39 @@ class PublishConfig:
     backlog_per_new_source: int | None = 10
 
 
+#: fields a rule can look at; TEXT_FIELDS are searched for words and phrases
+TEXT_FIELDS = ("title", "summary", "content", "categories", "author")
+#: fields matched as a whole: source URL, link substring, link host, language tag
+SOURCE_FIELDS = ("source", "link", "domain", "language")
+#: where words are looked for when a rule names no field
+DEFAULT_FIELDS = ("title", "summary", "content", "categories")
+
+
 @dataclass(frozen=True, slots=True)
 class Match:
-    """A topic rule: words or phrases matched whole-word, case-insensitive."""
+    """A curation rule: every condition given must hold (an empty one always holds).
 
-    #: entry matches when any of these words/phrases occurs
-    any: tuple[str, ...] = ()
-    #: entry matches only when all of these occur (combined with ``any``)
-    all: tuple[str, ...] = ()
-    #: entry never matches when any of these occurs
-    none: tuple[str, ...] = ()
+    Strings are words or phrases, matched whole-word, case-insensitive, accents
+    folded, in ``fields``; a nested ``Match`` is a sub-rule, inheriting
+    ``fields`` when it names none. Built by config, compiled by curate.
+    """
+
+    #: at least one item holds (when any are given)
+    any: tuple[str | Match, ...] = ()
+    #: every item holds
+    all: tuple[str | Match, ...] = ()
+    #: no item holds
+    none: tuple[str | Match, ...] = ()
+    #: regular expressions (Python syntax, case-insensitive, on the text as
+    #: written); at least one must find a match in ``fields``
+    regex: tuple[str, ...] = ()
+    #: where strings and regexes are looked for: TEXT_FIELDS or one of
+    #: SOURCE_FIELDS; () inherits, at the top meaning DEFAULT_FIELDS
+    fields: tuple[str, ...] = ()
+    #: the entry was dated at most this many seconds before feedhub first saw it
+    max_age: float | None = None
+    #: the config key it was read from (e.g. "topics.ai.match"), for explain
+    key: str = field(default="", compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +128,11 @@ class TopicConfig:
     match: Match | None = None
     #: one-line description
     description: str | None = None
+    #: configured source URLs the rule is limited to (each of their entries
+    #: joins when there is no rule); () means every source
+    include_sources: tuple[str, ...] = ()
+    #: configured source URLs whose entries never join the topic
+    exclude_sources: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,7 +214,8 @@ class AuthorConfig:
     aliases: tuple[str, ...] = ()
     #: an organisation byline ("Reuters", "Staff") rather than a person
     organisation: bool = False
-    #: publish a feed for this author (organisations default to False)
+    #: publish a feed for this author; feeds.yaml defaults it to False for
+    #: organisations (``organisation: true``), True for people
     publish: bool = True
 
 
@@ -205,6 +234,16 @@ class ViewConfig:
     #: an FTS5 search query the entries must match
     query: str | None = None
     description: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SearchQuery:
+    """A checked search query (``config.parse_query``)."""
+
+    #: normalized spelling: equal for equivalent queries (a saved search's id)
+    text: str
+    #: the SQLite FTS5 MATCH expression; every word quoted
+    fts: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,7 +268,8 @@ class Config:
     sources: tuple[SourceConfig, ...] = ()
     topics: tuple[TopicConfig, ...] = ()
     dedupe: DedupeConfig = field(default_factory=DedupeConfig)
-    #: global block rule applied before topics; None blocks nothing
+    #: global block rule applied before topics: a blocked entry is published
+    #: nowhere (no topic, author or ``all`` feed); None blocks nothing
     block: Match | None = None
     authors: tuple[AuthorConfig, ...] = ()
     #: named views (``feeds:``)
@@ -445,11 +485,51 @@ class TopicMatch:
 
 
 @dataclass(frozen=True, slots=True)
+class TopicDecision:
+    """Why an entry is in or out of one topic that has rules."""
+
+    topic: str
+    selected: bool
+    #: one short line, e.g. "match: 'OpenAI' in title" or "excluded source"
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Curation:
+    """The decision log of one entry: block rule, then each topic with rules."""
+
+    #: why a block rule took the entry, e.g. "block[0]: 'sponsored' in title";
+    #: None when it is not blocked
+    blocked: str | None = None
+    #: one per topic with a rule or source limits (none when blocked)
+    decisions: tuple[TopicDecision, ...] = ()
+    #: the source feed's language when the entry was stored (language rules)
+    language: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class AuthorRef:
     #: URL slug of the normalized name, e.g. "ramsha-riaz"
     slug: str
     #: display name, e.g. "Ramsha Riaz"
     name: str
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorSummary:
+    """One published author, as the ``/authors/`` index lists them."""
+
+    slug: str
+    #: the name on their newest story
+    name: str
+    #: stories in their feed
+    entry_count: int
+    #: when their newest story was published (else first seen)
+    newest: datetime
+    #: display names of the sources they write for, most entries first
+    sources: tuple[str, ...] = ()
+    #: an organisation byline published on purpose (``authors:``)
+    organisation: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -469,6 +549,8 @@ class EntryUpdate:
     alias: str | None = None
     #: stored but not published as new (backlog of a new or re-keyed source)
     hidden: bool = False
+    #: the curation decision log; None leaves the stored one as it is
+    curation: Curation | None = None
 
 
 class StoryRule(enum.StrEnum):
@@ -503,6 +585,10 @@ class Fingerprint:
 
     #: LSH bucket ids (body bands, lead bands, title), signed 64-bit
     buckets: tuple[int, ...] = ()
+    #: the body's word-shingle hashes, packed unsigned 64-bit (``array("Q")``
+    #: bytes), computed with the buckets in the parse worker so the writer
+    #: scores near-duplicates without shingling again; b"" when not computed
+    shingles: bytes = field(default=b"", compare=False, repr=False)
 
 
 # --------------------------------------------------------------------------
@@ -623,6 +709,8 @@ class UpdateCounts:
     new: int = 0
     updated: int = 0
     unchanged: int = 0
+    #: new entries that joined a story another copy had founded (dedupe merges)
+    merged: int = 0
 
 
 # --------------------------------------------------------------------------
@@ -645,6 +733,8 @@ class FeedKind(enum.StrEnum):
     TOPIC = "topics"
     AUTHOR = "authors"
     ALL = "all"
+    #: a named view of ``feeds:`` (``/feeds/{slug}.atom``)
+    VIEW = "feeds"
 
 
 @dataclass(frozen=True, slots=True)

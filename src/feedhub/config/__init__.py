@@ -8,18 +8,22 @@ import os
 from collections.abc import Sequence
 
 from feedhub.config._edit import add_to_text, check_edit, write_text
+from feedhub.config._query import parse_query
 from feedhub.config._reader import compose
+from feedhub.config._rules import curation_snapshot, match_json
 from feedhub.config._sections import ConfigReader
 from feedhub.config._values import parse_duration, parse_size
 from feedhub.exceptions import ConfigError
-from feedhub.types import Config, SourceConfig, TopicConfig
+from feedhub.types import Config, Match, SourceConfig, TopicConfig
 
 __all__ = [
     "add_sources",
     "config_fingerprint",
+    "curation_snapshot",
     "load_config",
     "parse_config",
     "parse_duration",
+    "parse_query",
     "parse_size",
 ]
 
@@ -109,25 +113,48 @@ def add_sources(
     return after
 
 
+def _topic_blob(topic: TopicConfig) -> list[object]:
+    """A topic's rules as JSON data; a plain word rule keeps its old form,
+    so that fingerprints stored by earlier versions still compare equal."""
+    m = topic.match
+    plain = m is not None and m == Match(
+        any=tuple(i for i in m.any if isinstance(i, str)),
+        all=tuple(i for i in m.all if isinstance(i, str)),
+        none=tuple(i for i in m.none if isinstance(i, str)),
+    )
+    rule: object = None
+    if m is not None:
+        rule = [m.any, m.all, m.none] if plain else match_json(m)
+    blob: list[object] = [topic.slug, rule]
+    if topic.include_sources or topic.exclude_sources:
+        blob.append([sorted(topic.include_sources), sorted(topic.exclude_sources)])
+    return blob
+
+
 def config_fingerprint(config: Config) -> str:
     """Return a sha256 hex digest of what decides curation, to detect rule changes.
 
-    Covers each topic's slug and ``match`` rule and each source's URL and
-    topics. Titles, descriptions, polling and server settings are left out, and
-    the order of topics and sources does not matter.
+    Covers each topic's slug and ``match`` rule, each source's URL and
+    topics, and the ``authors:`` section. Titles, descriptions, polling and
+    server settings are left out, and the order of topics and sources does not
+    matter.
     """
-    topics = sorted(
-        (
-            [t.slug, t.match and [t.match.any, t.match.all, t.match.none]]
-            for t in config.topics
-        ),
-        key=json.dumps,
-    )
+    topics = sorted((_topic_blob(t) for t in config.topics), key=json.dumps)
     sources = sorted(
         ([s.url, sorted(s.topics)] for s in config.sources), key=json.dumps
     )
+    curation: dict[str, object] = {"v": 1, "topics": topics, "sources": sources}
+    if config.block is not None:
+        curation["block"] = match_json(config.block)
+    if config.authors:
+        # who files under which author feed (absent: the fingerprint of a
+        # config without an authors: section is what it always was)
+        curation["authors"] = sorted(
+            [a.slug, a.name, sorted(a.aliases), a.organisation, a.publish]
+            for a in config.authors
+        )
     blob = json.dumps(
-        {"v": 1, "topics": topics, "sources": sources},
+        curation,
         ensure_ascii=False,
         separators=(",", ":"),
     )

@@ -7,7 +7,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from yaml.nodes import MappingNode, Node, ScalarNode
 
 from feedhub.config._authors import read_authors
 from feedhub.config._reader import (
@@ -20,7 +20,7 @@ from feedhub.config._reader import (
     suggest,
 )
 from feedhub.config._retention import read_retention
-from feedhub.config._rules import read_block
+from feedhub.config._rules import read_block, read_match, read_source_refs
 from feedhub.config._values import format_duration, network_exception, url_key
 from feedhub.config._views import read_views
 from feedhub.types import (
@@ -28,7 +28,6 @@ from feedhub.types import (
     CleanRule,
     Config,
     DedupeConfig,
-    Match,
     PollingConfig,
     PublishConfig,
     ServerConfig,
@@ -57,8 +56,9 @@ _PUBLISH_KEYS = (
     "archive_page_size", "retraction_period", "hub", "out_dir", "site_title",
 )  # fmt: skip
 _SOURCE_KEYS = ("url", "name", "topics", "interval")
-_TOPIC_KEYS = ("title", "description", "match")
-_MATCH_KEYS = ("any", "all", "none")
+_TOPIC_KEYS = (
+    "title", "description", "match", "include_sources", "exclude_sources",
+)  # fmt: skip
 _DEDUPE_KEYS = (
     "near_duplicates", "window", "body_threshold", "containment_threshold",
     "title_threshold", "title_containment", "min_shingles", "tracking_params",
@@ -86,8 +86,14 @@ class ConfigReader(NodeReader):
             )  # fmt: skip
         top = self.mapping(root, "", _TOP_KEYS)
         polling = self.polling(top.get("polling"))
-        topics = self.topics(top.get("topics"))
-        sources = self.sources(top.get("sources"), topics, polling)
+        # sources first (they name topics by slug), then the topics, whose
+        # rules may name sources
+        declared = tuple(
+            TopicConfig(slug, slug)
+            for slug in self.mapping(top.get("topics"), "topics", None, self.slug)
+        )
+        sources = self.sources(top.get("sources"), declared, polling)
+        topics = self.topics(top.get("topics"), sources)
         return Config(
             path=filename,
             database=_database(self.get(top, "database", "", self.text, ""), filename),
@@ -97,7 +103,7 @@ class ConfigReader(NodeReader):
             sources=sources,
             topics=topics,
             dedupe=self.dedupe(top.get("dedupe"), sources),
-            block=read_block(self, top.get("block")),
+            block=read_block(self, top.get("block"), sources),
             authors=read_authors(self, top.get("authors")),
             feeds=read_views(self, top.get("feeds"), topics, sources),
             retention=read_retention(self, top.get("retention")),
@@ -248,19 +254,43 @@ class ConfigReader(NodeReader):
                 raise self.error(item, child(key, i), str(e)) from e
         return tuple(entries) or False
 
-    def topics(self, node: Node | None) -> tuple[TopicConfig, ...]:
+    def topics(
+        self, node: Node | None, sources: tuple[SourceConfig, ...] = ()
+    ) -> tuple[TopicConfig, ...]:
         topics = []
         for slug, value in self.mapping(node, "topics", None, self.slug).items():
             key = child("topics", slug)
             values = self.mapping(value, key, _TOPIC_KEYS)
+
+            def refs(n: Node, k: str) -> tuple[str, ...]:
+                return read_source_refs(self, n, k, sources)
+
+            exclude: tuple[str, ...] = ()
+            exclude = self.get(values, "exclude_sources", key, refs, exclude)
+            for i, url in enumerate(exclude):
+                if any(s.url == url and slug in s.topics for s in sources):
+                    raise self.error(
+                        values["exclude_sources"].value[i],
+                        f"{key}.exclude_sources[{i}]",
+                        f"{url!r} puts every entry into {slug!r} (its 'topics:'); "
+                        "remove one of the two",
+                    )
             topics.append(
                 TopicConfig(
                     slug=slug,
                     title=self.get(values, "title", key, self.text, slug),
-                    match=self.get(values, "match", key, self.match, None),
+                    match=self.get(
+                        values,
+                        "match",
+                        key,
+                        lambda n, k: read_match(self, n, k, sources),
+                        None,
+                    ),
                     description=self.get(
                         values, "description", key, self.optional_text, None
                     ),
+                    include_sources=self.get(values, "include_sources", key, refs, ()),
+                    exclude_sources=exclude,
                 )
             )
         return tuple(topics)
@@ -273,25 +303,6 @@ class ConfigReader(NodeReader):
                 "lower-case letters, digits and '-', starting with a letter or "
                 "digit (e.g. 'ai-safety')",
             )  # fmt: skip
-
-    def match(self, node: Node, key: str) -> Match | None:
-        example = "['OpenAI', 'GPT-5']"
-        if is_null(node):
-            return None
-        if isinstance(node, SequenceNode):
-            match = Match(any=self.texts(node, key, example))
-        else:
-            values = self.mapping(node, key, _MATCH_KEYS)
-            lists = {
-                name: self.texts(v, child(key, name), example)
-                for name, v in values.items()
-            }
-            match = Match(**lists)
-        if not match.any and not match.all:
-            raise self.error(
-                node, key, "needs at least one word or phrase under 'any' or 'all'"
-            )
-        return match
 
     def sources(
         self,

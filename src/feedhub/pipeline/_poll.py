@@ -9,6 +9,7 @@ import logging
 import multiprocessing
 import os
 import threading
+import time
 from array import array
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
@@ -16,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
-from feedhub import __version__, curate, schedule
+from feedhub import __version__, authors, curate, schedule
 from feedhub import pipeline as _pipeline
 from feedhub.exceptions import FetchError, ParseError
 from feedhub.fetch import Fetcher
@@ -42,6 +43,38 @@ class FetcherLike(Protocol):
     """What the pipeline needs from a fetcher (``fetch.Fetcher`` or a fake)."""
 
     async def fetch(self, request: FetchRequest) -> FetchResult: ...
+
+
+class PollRecorder(Protocol):
+    """Where the poller reports each source's poll (metrics); optional.
+
+    Called on the event loop thread: implementations must be quick and must
+    not block (counting in memory is fine, I/O is not).
+    """
+
+    def poll_started(self) -> None:
+        """A source's poll begins (fetch in flight)."""
+
+    def poll_finished(self, result: PollResult | None, seconds: float) -> None:
+        """A source's poll ended after ``seconds``; ``result`` None: cancelled."""
+
+    def fetched(self, seconds: float) -> None:
+        """One HTTP fetch (redirects and body included) took ``seconds``."""
+
+
+class _TimedFetcher:
+    """A fetcher that reports each fetch's duration to a recorder."""
+
+    def __init__(self, fetcher: FetcherLike, recorder: PollRecorder) -> None:
+        self._fetcher = fetcher
+        self._recorder = recorder
+
+    async def fetch(self, request: FetchRequest) -> FetchResult:
+        started = time.monotonic()
+        try:
+            return await self._fetcher.fetch(request)
+        finally:
+            self._recorder.fetched(time.monotonic() - started)
 
 
 def _next_check(
@@ -114,12 +147,33 @@ def pollable_sources(
 def _log_events(state: SourceState, health: SourceHealth) -> None:
     for event in health.events:
         log.warning(
-            "source %s source=%s url=%s detail=%s",
+            "source %s",
             event.kind.value,
-            state.id,
-            state.fetch_url,
-            event.detail,
+            extra={
+                "source": state.id,
+                "url": state.fetch_url,
+                "event": event.kind.value,
+                "detail": event.detail,
+            },
         )
+
+
+def _log_poll(state: SourceState, result: PollResult, seconds: float) -> None:
+    """One line per fetch, with the same fields in text and JSON (logs.py)."""
+    fields: dict[str, Any] = {
+        "source": state.id,
+        "url": state.fetch_url,
+        "status": result.http_status,
+        "outcome": result.status.value,
+        "ms": round(seconds * 1000),
+        "new": result.counts.new,
+        "updated": result.counts.updated,
+    }
+    if result.status is PollStatus.ERROR:
+        fields["error"] = result.error
+        log.warning("poll failed", extra=fields)
+    else:
+        log.info("polled", extra=fields)
 
 
 class _Writer:
@@ -194,13 +248,6 @@ async def _record_failure(
         health=health,
     )
     await writer.call(store)
-    log.warning(
-        "poll failed source=%s url=%s status=%s error=%s",
-        state.id,
-        state.fetch_url,
-        status,
-        error,
-    )
     _log_events(state, health)
     return PollResult(
         state.id, state.url, PollStatus.ERROR, error=str(error), http_status=status
@@ -266,12 +313,6 @@ async def _poll_one(
             )
             await writer.call(unchanged)
             _log_events(state, health)
-            log.debug(
-                "not modified source=%s url=%s status=%s",
-                state.id,
-                state.fetch_url,
-                result.status,
-            )
             return PollResult(
                 state.id,
                 state.url,
@@ -281,8 +322,14 @@ async def _poll_one(
         # looked up through the package at call time, so that replacing
         # ``pipeline.prepare_update`` (tests) takes effect here too
         prepare_update = _pipeline.prepare_update
+        # compiled once per authors: section (compile_authors is cached)
+        author_rules = authors.compile_authors(config.authors)
+        # what topic rules may know besides the entry (curate.decide)
+        context = curate.EntryContext(source_url=state.url, seen_at=now)
         if executor is None:
-            prepared = prepare_update(result, state.id, topics, rules, config.dedupe)
+            prepared = prepare_update(
+                result, state.id, topics, rules, config.dedupe, author_rules, context
+            )
         else:
             loop = asyncio.get_running_loop()
             prepared = await loop.run_in_executor(
@@ -293,21 +340,29 @@ async def _poll_one(
                 topics,
                 rules,
                 config.dedupe,
+                author_rules,
+                context,
             )
     except (FetchError, ParseError) as e:
         return await _record_failure(storage, writer, config, state, e, now, source)
     except RecursionError as e:
         # A reaction to this document (nested deeper than the stack allows,
         # or a bug that its shape triggers): this source fails, the run goes on.
-        log.error("recursion source=%s url=%s", state.id, state.fetch_url, exc_info=e)
+        log.error(
+            "recursion",
+            extra={"source": state.id, "url": state.fetch_url},
+            exc_info=e,
+        )
         error = ParseError(state.fetch_url, "document nested too deeply to process")
         return await _record_failure(storage, writer, config, state, error, now, source)
     if prepared.warning:
         log.warning(
-            "parse warning source=%s url=%s warning=%s",
-            state.id,
-            state.fetch_url,
-            prepared.warning,
+            "parse warning",
+            extra={
+                "source": state.id,
+                "url": state.fetch_url,
+                "warning": prepared.warning,
+            },
         )
     health, moved = schedule.after_success(
         state.health,
@@ -331,13 +386,6 @@ async def _poll_one(
     )
     counts = await writer.call(store)
     _log_events(state, health)
-    log.info(
-        "polled source=%s url=%s status=200 new=%d updated=%d",
-        state.id,
-        state.fetch_url,
-        counts.new,
-        counts.updated,
-    )
     return PollResult(
         state.id, state.url, PollStatus.OK, counts=counts, http_status=200
     )
@@ -353,6 +401,7 @@ async def poll(
     executor: Executor | None = None,
     stop: threading.Event | None = None,
     on_result: Callable[[PollResult], None] | None = None,
+    recorder: PollRecorder | None = None,
 ) -> tuple[PollResult, ...]:
     """Poll every due source (every source with ``force``) once.
 
@@ -372,6 +421,7 @@ async def poll(
         executor: a process pool for parsing; None parses inline.
         stop: set to abandon the run promptly (shutdown).
         on_result: called after each source is stored (progress display).
+        recorder: told when each source's poll starts and ends (metrics).
 
     Returns:
         One PollResult per source polled to completion.
@@ -382,28 +432,40 @@ async def poll(
     states = pollable_sources(storage, now, force=force)
     if not states:
         return ()
-    rules = curate.compile_rules(config.topics)
+    rules = curate.compile_rules(config.topics, config.block)
     limit = asyncio.Semaphore(max(1, config.polling.concurrency))
     results: list[PollResult] = []
     # once per run: a lookup per source would make a run O(sources²)
     configured = _source_configs(config)
     writer = _Writer()
+    if recorder is not None:
+        fetcher = _TimedFetcher(fetcher, recorder)
 
     async def one(state: SourceState) -> None:
         async with limit:
             if stop is not None and stop.is_set():
                 return
-            result = await _poll_one(
-                storage,
-                writer,
-                config,
-                fetcher,
-                state,
-                rules,
-                now,
-                executor,
-                configured.get(state.url),
-            )
+            started = time.monotonic()
+            if recorder is not None:
+                recorder.poll_started()
+            result: PollResult | None = None
+            try:
+                result = await _poll_one(
+                    storage,
+                    writer,
+                    config,
+                    fetcher,
+                    state,
+                    rules,
+                    now,
+                    executor,
+                    configured.get(state.url),
+                )
+            finally:
+                seconds = time.monotonic() - started
+                if recorder is not None:
+                    recorder.poll_finished(result, seconds)
+        _log_poll(state, result, seconds)
         results.append(result)
         if on_result is not None:
             on_result(result)
@@ -442,6 +504,7 @@ def summarize(results: Sequence[PollResult]) -> UpdateCounts:
         new=sum(r.counts.new for r in results),
         updated=sum(r.counts.updated for r in results),
         unchanged=sum(r.counts.unchanged for r in results),
+        merged=sum(r.counts.merged for r in results),
     )
 
 
@@ -462,6 +525,10 @@ def make_executor(workers: int) -> Executor | None:
     # forkserver: forking a process that already runs threads (server,
     # scheduler) can deadlock in the child
     context = multiprocessing.get_context("forkserver")
+    # The fork server imports the parsing code (feedhub.prepare: the stages,
+    # not the whole pipeline) once, and every worker is forked from it with
+    # the modules loaded: no import per worker, and their pages start shared.
+    context.set_forkserver_preload(["feedhub.prepare"])
     return ProcessPoolExecutor(max_workers=count, mp_context=context)
 
 
@@ -474,6 +541,7 @@ def poll_once(
     stop: threading.Event | None = None,
     on_result: Callable[[PollResult], None] | None = None,
     clock: Callable[[], datetime] = utcnow,
+    recorder: PollRecorder | None = None,
 ) -> tuple[PollResult, ...]:
     """Poll due sources once with a real fetcher; blocking (own event loop)."""
 
@@ -488,6 +556,7 @@ def poll_once(
                 executor=executor,
                 stop=stop,
                 on_result=on_result,
+                recorder=recorder,
             )
 
     return asyncio.run(run())

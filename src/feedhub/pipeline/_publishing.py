@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from feedhub import publish
 from feedhub.storage import Storage
 from feedhub.types import (
+    AuthorSummary,
     Config,
     FeedDocument,
     FeedKind,
@@ -85,7 +86,8 @@ def feed_key(ref: FeedRef) -> str:
 
 
 def list_feeds(storage: Storage, config: Config) -> tuple[FeedRef, ...]:
-    """Every published feed: all, each configured topic, each author with entries.
+    """Every published feed: all, each configured topic, each named view
+    (``feeds:``), each author with entries.
 
     Each carries its entry count and newest headline.
     """
@@ -119,6 +121,10 @@ def list_feeds(storage: Storage, config: Config) -> tuple[FeedRef, ...]:
                 topic.description,
             )
         )
+    views = {slug: n for slug, _name, n in storage.feed_refs(FeedKind.VIEW)}
+    for view in config.feeds:
+        n = views.get(view.slug, 0)
+        refs.append(ref(FeedKind.VIEW, view.slug, view.title, n, view.description))
     for slug, name, n in storage.feed_refs(FeedKind.AUTHOR):
         refs.append(ref(FeedKind.AUTHOR, slug, name, n, None))
     return tuple(refs)
@@ -141,6 +147,12 @@ def find_feed(
                     description=topic.description,
                 )
         return None
+    if kind is FeedKind.VIEW:
+        view = next((v for v in config.feeds if v.slug == slug), None)
+        if view is None:
+            return None
+        path = feed_path(kind, slug)
+        return FeedRef(kind, slug, view.title, path, description=view.description)
     for author_slug, name, n in storage.feed_refs(FeedKind.AUTHOR):
         if author_slug == slug:
             return FeedRef(kind, slug, name, feed_path(kind, slug), n)
@@ -303,12 +315,36 @@ def render_index(storage: Storage, config: Config, now: datetime) -> bytes:
     )
 
 
+def author_index(storage: Storage, config: Config) -> tuple[AuthorSummary, ...]:
+    """Every published author, most entries first, then the most recent, then
+    by name; organisations published on purpose (``authors:``) are marked."""
+    organisations = {a.slug for a in config.authors if a.organisation}
+    summaries = [
+        replace(a, organisation=a.slug in organisations)
+        for a in storage.author_summaries()
+    ]
+    summaries.sort(key=lambda a: (a.name.casefold(), a.slug))
+    summaries.sort(key=lambda a: (a.entry_count, a.newest), reverse=True)
+    return tuple(summaries)
+
+
+def render_authors_index(storage: Storage, config: Config, now: datetime) -> bytes:
+    """Render the HTML ``/authors/`` page (see ``author_index``)."""
+    return publish.render_authors_html(
+        author_index(storage, config),
+        base_url=config.server.base_url,
+        title=config.publish.site_title,
+        generated_at=_site_time(storage, now),
+    )
+
+
 #: OPML files: name -> the feed kinds they list
 OPML_GROUPS: dict[str, tuple[FeedKind, ...]] = {
-    "feeds": (FeedKind.ALL, FeedKind.TOPIC, FeedKind.AUTHOR),
+    "feeds": (FeedKind.ALL, FeedKind.TOPIC, FeedKind.VIEW, FeedKind.AUTHOR),
     "all": (FeedKind.ALL,),
     "topics": (FeedKind.TOPIC,),
     "authors": (FeedKind.AUTHOR,),
+    "views": (FeedKind.VIEW,),
 }
 
 

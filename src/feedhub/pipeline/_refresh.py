@@ -30,6 +30,7 @@ from feedhub.pipeline._publishing import (
     feed_path,
     find_feed,
     list_feeds,
+    render_authors_index,
     render_index,
     render_opml,
 )
@@ -47,6 +48,8 @@ def _ref_for_key(
         return find_feed(storage, config, FeedKind.ALL, "all")
     if kind_text == FeedKind.TOPIC.value:
         return find_feed(storage, config, FeedKind.TOPIC, slug)
+    if kind_text == FeedKind.VIEW.value:
+        return find_feed(storage, config, FeedKind.VIEW, slug)
     if kind_text == FeedKind.AUTHOR.value:
         if not authors:
             authors.update(
@@ -138,7 +141,7 @@ def _retract(storage: Storage, ref: FeedRef, cur: _Current, now: datetime) -> in
     if gone:
         storage.forget_archived(key, sorted(left))
     for ref_id, comment, _link in retracted:
-        log.info("retracted feed=%s entry=%s reason=%s", key, ref_id, comment)
+        log.info("retracted", extra={"feed": key, "entry": ref_id, "reason": comment})
     return len(retracted)
 
 
@@ -207,7 +210,7 @@ def refresh_feeds(
         except FeedhubError:
             # try again on the next pass rather than lose the change
             storage.mark_feeds_dirty([key])
-            log.exception("publish pass failed feed=%s", key)
+            log.exception("publish pass failed", extra={"feed": key})
             continue
         if storage.feed_hash(key) != digest:
             storage.set_feed_hash(key, digest, now)
@@ -221,15 +224,22 @@ def refresh_feeds(
                 ping(hub, urls)
                 pinged += 1
             except OSError as e:
-                log.warning("websub ping failed hub=%s feed=%s error=%s", hub, key, e)
+                log.warning(
+                    "websub ping failed",
+                    extra={"hub": hub, "feed": key, "error": str(e)},
+                )
     if changed or archived or retracted:
         log.info(
-            "published changed=%d archived=%d retracted=%d pinged=%d",
-            len(changed),
-            archived,
-            retracted,
-            pinged,
+            "published",
+            extra={
+                "changed": len(changed),
+                "archived": archived,
+                "retracted": retracted,
+                "pinged": pinged,
+            },
         )
+    # only now: a pass cut short hands its feeds to the next one
+    storage.finish_dirty_feeds()
     return RefreshResult(tuple(changed), archived, retracted, pinged)
 
 
@@ -254,7 +264,7 @@ def publish_changes(
     if out_dir and (full or result.changed):
         only = None if full else result.changed
         written, _unchanged = publish_all(storage, config, out_dir, now=now, only=only)
-        log.info("static site updated out_dir=%s written=%d", out_dir, written)
+        log.info("static site updated", extra={"out_dir": out_dir, "written": written})
     return result
 
 
@@ -291,7 +301,8 @@ def publish_all(
     only: Sequence[str] | None = None,
 ) -> tuple[int, int]:
     """Write the site into ``out_dir``: every feed in every format, its archive
-    pages, the index and the OPML files (atomic renames, unchanged files kept).
+    pages, the index, the authors index and the OPML files (atomic renames,
+    unchanged files kept).
 
     Args:
         storage: the database.
@@ -319,6 +330,7 @@ def publish_all(
             unchanged += 1
 
     write("index.html", render_index(storage, config, now))
+    write("authors/index.html", render_authors_index(storage, config, now))
     for group in OPML_GROUPS:
         write(f"{group}.opml", render_opml(storage, config, group, now))
     wanted = None if only is None else set(only)

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from array import array
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from feedhub import clean, curate, dedupe
-from feedhub.config import config_fingerprint
+from feedhub import authors, clean, curate, dedupe
+from feedhub.config import config_fingerprint, curation_snapshot
+from feedhub.pipeline._search import apply_views
 from feedhub.storage import Storage
 from feedhub.types import (
     AuthorRef,
     Config,
+    Curation,
     DedupeConfig,
     EntryData,
     EntryUpdate,
@@ -92,6 +95,11 @@ def assign_stories(
     for index, update in enumerate(fresh):
         story, match = _story_for(storage, dd, update, by_link, state.id, now, cache)
         identity = replace(update.identity, story_id=story)
+        if update.fingerprint is not None:
+            # later entries of this run score against it from the cache
+            dedupe.remember(
+                cache, identity.key, identity.content_hash, update.fingerprint.shingles
+            )
         update = replace(update, identity=identity, match=match, hidden=index in hidden)
         kept.append(update)
         stored = StoredEntry(
@@ -127,7 +135,48 @@ def record_entries(
     assigned = assign_stories(
         storage, config, state, entries, now, shingle_cache=shingle_cache
     )
-    return storage.record_poll(state.id, now=now, entries=assigned, **kwargs)
+    assigned = _judge_age(storage, config, state, assigned, now)
+    counts = storage.record_poll(state.id, now=now, entries=assigned, **kwargs)
+    # tombstones this document no longer carries may expire (storage._retention)
+    storage.note_tombstones(
+        state.id, [(u.identity.key, u.identity.canonical_link) for u in entries], now
+    )
+    # a match is set on new entries only; anything but "founded" is a merge
+    merged = sum(
+        u.match is not None and u.match.rule is not StoryRule.FOUNDED for u in assigned
+    )
+    return replace(counts, merged=merged) if merged else counts
+
+
+def _judge_age(
+    storage: Storage,
+    config: Config,
+    state: SourceState,
+    entries: tuple[EntryUpdate, ...],
+    now: datetime,
+) -> tuple[EntryUpdate, ...]:
+    """Decide ``max_age`` rules of entries seen before by their first-seen time.
+
+    Parse workers judge every entry as first seen ``now``; an entry stored
+    earlier must be judged as ``apply_rules`` judges it, by when feedhub first
+    saw it, or it would leave an age-limited topic when its feed lists it
+    again. Costs nothing when no rule has ``max_age``.
+    """
+    if not curate.uses_age(config.topics, config.block):
+        return entries
+    rules = curate.compile_rules(config.topics, config.block)
+    source = _source_configs(config).get(state.url)
+    source_topics = source.topics if source is not None else ()
+    out = []
+    for update in entries:
+        stored = storage.get_entry(update.identity.key)
+        if stored is not None and stored.first_seen_at != now:
+            language = update.curation.language if update.curation else None
+            context = curate.EntryContext(state.url, stored.first_seen_at, language)
+            topics, curation = curate.decide(rules, update.data, source_topics, context)
+            update = replace(update, topics=topics, curation=curation)
+        out.append(update)
+    return tuple(out)
 
 
 def _story_for(
@@ -153,10 +202,18 @@ def _story_for(
         # announcements) that would look like near-duplicate text.
         candidates = [
             entry
-            for entry in storage.near_candidates(buckets)
+            for entry in storage.near_candidates(buckets, cached=cache)
             if entry.source_id != source_id
         ]
-        found = dedupe.choose_story(update.data, now, candidates, dd, cache)
+        assert update.fingerprint is not None  # buckets come from it
+        found = dedupe.choose_story(
+            update.data,
+            now,
+            candidates,
+            dd,
+            cache,
+            shingles=update.fingerprint.shingles,
+        )
         if found is not None:
             return found[0].story_id, found[1]
     return update.identity.story_id, StoryMatch(StoryRule.FOUNDED, detail="new story")
@@ -171,6 +228,12 @@ def _source_configs(config: Config) -> dict[str, SourceConfig]:
 # ---------------------------------------------------------------------------
 
 _RULES_META_KEY = "rules_fingerprint"
+#: meta key of the curation part of the config rules were last applied with
+CURATION_META_KEY = "curation_config"
+#: entries re-filed per transaction (each writes only what changed)
+_REFILE_BATCH = 5000
+#: ``authors.VERSION`` the stored author memberships were computed with
+_AUTHORS_META_KEY = "authors_version"
 _NEAR_META_KEY = "near_index_version"
 
 
@@ -218,6 +281,47 @@ def apply_prefer(storage: Storage, config: Config) -> bool:
     return storage.set_preferred_sources(wanted)
 
 
+#: an entry filed again: (key, topics, authors, decision log)
+Refiled = tuple[str, tuple[TopicMatch, ...], tuple[AuthorRef, ...], Curation]
+
+
+def refiler(storage: Storage, config: Config) -> Callable[[StoredEntry], Refiled]:
+    """Return what files a stored entry under ``config``'s topic and author
+    rules; ``apply_rules`` stores its results, ``feedhub plan`` compares them.
+
+    Rules are compiled and the sources looked up once, here.
+    """
+    rules = curate.compile_rules(config.topics, config.block)
+    author_rules = authors.compile_authors(config.authors)
+    states = storage.get_sources()
+    # a byline naming the source itself is an organisation (authors.site_names)
+    sites = {
+        state.id: authors.site_names(state.title, urls=(state.link, state.fetch_url))
+        for state in states
+    }
+    configured = _source_configs(config)  # once: not once per source
+    topics_by_source = {state.id: configured.get(state.url) for state in states}
+    # topic rules may look at the source and the feed's language (curate.decide)
+    urls = {state.id: state.url for state in states}
+    languages = storage.entry_languages()
+
+    def refile(stored: StoredEntry) -> Refiled:
+        source = topics_by_source.get(stored.source_id)
+        source_topics = source.topics if source is not None else ()
+        context = curate.EntryContext(
+            urls.get(stored.source_id, ""),
+            stored.first_seen_at,
+            languages.get(stored.key),
+        )
+        topics, curation = curate.decide(rules, stored.data, source_topics, context)
+        refs = authors.author_refs(
+            stored.data, author_rules, sites.get(stored.source_id, ())
+        )
+        return stored.key, topics, refs, curation
+
+    return refile
+
+
 def apply_rules(storage: Storage, config: Config, *, force: bool = False) -> int:
     """Re-evaluate topic and author membership of every stored entry when the
     curation part of the config changed since the database last used it.
@@ -229,33 +333,32 @@ def apply_rules(storage: Storage, config: Config, *, force: bool = False) -> int
         How many entries changed membership.
     """
     apply_prefer(storage, config)
+    # named views (feeds:) are stored like rules: their stories follow them
+    apply_views(storage, config)
     rebuild_near_index(storage, config)
     fingerprint = config_fingerprint(config)
-    if not force and storage.get_meta(_RULES_META_KEY) == fingerprint:
+    # new byline rules re-file too, as a changed authors: section does
+    authors_current = storage.get_meta(_AUTHORS_META_KEY) == authors.VERSION
+    if (
+        not force
+        and authors_current
+        and storage.get_meta(_RULES_META_KEY) == fingerprint
+    ):
         return 0
-    rules = curate.compile_rules(config.topics)
-    configured = _source_configs(config)  # once: not once per source
-    topics_by_source = {
-        state.id: configured.get(state.url) for state in storage.get_sources()
-    }
+    refile = refiler(storage, config)
     changed = 0
-    batch: list[tuple[str, tuple[TopicMatch, ...], tuple[AuthorRef, ...]]] = []
+    batch: list[Refiled] = []
     for stored in storage.iter_entries():
-        source = topics_by_source.get(stored.source_id)
-        source_topics = source.topics if source is not None else ()
-        batch.append(
-            (
-                stored.key,
-                curate.match_topics(rules, stored.data, source_topics),
-                curate.author_refs(stored.data),
-            )
-        )
-        if len(batch) >= 1000:
-            changed += storage.set_memberships(batch)
+        batch.append(refile(stored))
+        if len(batch) >= _REFILE_BATCH:
+            changed += storage.set_curation(batch)
             batch = []
     if batch:
-        changed += storage.set_memberships(batch)
+        changed += storage.set_curation(batch)
+    # what the database now follows: feedhub plan compares the config with it
+    storage.set_meta(CURATION_META_KEY, json.dumps(curation_snapshot(config)))
     storage.set_meta(_RULES_META_KEY, fingerprint)
+    storage.set_meta(_AUTHORS_META_KEY, authors.VERSION)
     if changed:
         log.info("rules changed: %d entries re-filed", changed)
     return changed
@@ -321,6 +424,11 @@ class Explanation:
     #: how the representative was chosen
     representative_rule: str
     copies: tuple[ExplainedCopy, ...]
+    #: the entry's topics now
+    topics: tuple[str, ...] = ()
+    #: why it is in or out of each topic with rules, or blocked; None for
+    #: entries not curated since the decision log exists
+    curation: Curation | None = None
 
 
 def explain(storage: Storage, config: Config, ref: str) -> tuple[Explanation, ...]:
@@ -387,6 +495,8 @@ def explain(storage: Storage, config: Config, ref: str) -> tuple[Explanation, ..
                 published_id=rep.entry.published_id if rep else None,
                 representative_rule=rule,
                 copies=copies,
+                topics=entry.topics,
+                curation=storage.curation_of(entry.key),
             )
         )
     return tuple(result)

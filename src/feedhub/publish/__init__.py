@@ -9,7 +9,11 @@ from __future__ import annotations
 
 from feedhub.publish._atom import render_atom
 from feedhub.publish._files import write_atomic
-from feedhub.publish._html import render_feed_html, render_index_html
+from feedhub.publish._html import (
+    render_authors_html,
+    render_feed_html,
+    render_index_html,
+)
 from feedhub.publish._json import JSON_FEED_VERSION, render_json_feed
 from feedhub.publish._opml import render_opml
 from feedhub.publish._plan import (
@@ -29,6 +33,7 @@ from feedhub.publish._plan import (
     source_info,
 )
 from feedhub.publish._rss import render_rss
+from feedhub.publish._search import search_document, search_url
 from feedhub.publish._text import (
     AT_NS,
     ATOM_TYPE,
@@ -53,6 +58,8 @@ __all__ = [
     "join",
     "published_entries",
     "retractions",
+    "search_document",
+    "search_url",
     "source_info",
     "ATOM_TYPE",
     "AT_NS",
@@ -63,6 +70,7 @@ __all__ = [
     "OPML_TYPE",
     "RSS_TYPE",
     "render_atom",
+    "render_authors_html",
     "render_feed_html",
     "render_index_html",
     "render_json_feed",

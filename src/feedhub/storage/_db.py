@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime
 from typing import Self, TypeVar
 
 from feedhub.exceptions import StorageError
 from feedhub.storage._schema import migrate
+from feedhub.storage._text import register_functions
 
 T = TypeVar("T")
 
@@ -86,6 +89,10 @@ def chunks(values: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
         yield values[start : start + size]
 
 
+class _BackupLocked(Exception):
+    """The database stayed locked past ``busy_timeout`` during a backup."""
+
+
 class StorageBase:
     """Connection handling shared by the storage mixins, plus generation and meta.
 
@@ -120,6 +127,15 @@ class StorageBase:
         with self._wrap("open"):
             conn = self._connect()
             try:
+                # Takes effect only while the file has no tables, i.e. for a
+                # new database; an older one is converted by ``vacuum()``
+                # (retention frees pages with PRAGMA incremental_vacuum).
+                # Only then is it set: on a used file the pragma still
+                # rewrites the header, and read-only commands (feedhub plan)
+                # must leave the file byte for byte as it was.
+                empty = conn.execute("SELECT 1 FROM sqlite_master LIMIT 1")
+                if empty.fetchone() is None:
+                    conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
                 if not self._memory:
                     # WAL lets the server thread read while the poller writes;
                     # it is persistent, so setting it once per open suffices.
@@ -167,6 +183,8 @@ class StorageBase:
             # NORMAL is durable across application crashes in WAL mode and
             # avoids an fsync per commit (https://www.sqlite.org/pragma.html).
             conn.execute("PRAGMA synchronous = NORMAL")
+            # the search index triggers call feedhub_text (migration m006)
+            register_functions(conn)
         except BaseException:
             conn.close()
             raise
@@ -262,3 +280,79 @@ class StorageBase:
         with self._read("integrity_check") as conn:
             rows = conn.execute("PRAGMA integrity_check").fetchall()
         return "\n".join(str(row[0]) for row in rows)
+
+    def _backup_deadline(self) -> Callable[[int, int, int], None]:
+        """A backup progress callback failing once the source stayed locked
+        longer than ``busy_timeout``: Python's backup loop retries a busy
+        step forever (it never applies the connection's timeout)."""
+        deadline = time.monotonic() + self._busy_timeout
+
+        def progress(status: int, remaining: int, total: int) -> None:
+            busy = status in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+            if busy and time.monotonic() > deadline:
+                raise _BackupLocked
+
+        return progress
+
+    def backup(self, path: str, *, force: bool = False) -> str:
+        """Copy the database into the file ``path`` with SQLite's online backup.
+
+        Safe while another process (``feedhub run``) writes: the copy is one
+        consistent snapshot (WAL readers do not block the writer, nor it
+        them). It is written beside ``path``, checked, switched to a rollback
+        journal (one self-contained file) and only then renamed over ``path``.
+
+        Args:
+            path: the backup file to create.
+            force: replace ``path`` if it exists.
+
+        Returns:
+            ``PRAGMA integrity_check`` of the copy: ``"ok"``.
+
+        Raises:
+            StorageError: ``path`` exists (without ``force``), cannot be
+                written, or the copy fails its integrity check.
+        """
+        if os.path.lexists(path) and not force:
+            raise StorageError(
+                f"storage: backup: {path} exists; pass --force to replace it"
+            )
+        temp = f"{path}.{os.getpid()}.tmp"
+        try:
+            # opened outside _wrap: a failure here is the backup file's
+            # (a missing or read-only directory), not the database's
+            try:
+                target = sqlite3.connect(temp, isolation_level=None)
+            except sqlite3.Error as e:
+                raise StorageError(f"storage: backup: cannot write {path}: {e}") from e
+            with self._guard, self._wrap("backup"):
+                try:
+                    source = self._shared or sqlite3.connect(
+                        self._path, timeout=self._busy_timeout
+                    )
+                except BaseException:
+                    target.close()
+                    raise
+                try:
+                    source.backup(target, progress=self._backup_deadline())
+                    # the copy inherits WAL mode; a backup should be one file
+                    target.execute("PRAGMA journal_mode = DELETE")
+                    rows = target.execute("PRAGMA integrity_check").fetchall()
+                finally:
+                    target.close()
+                    if source is not self._shared:
+                        source.close()
+            result = "\n".join(str(row[0]) for row in rows)
+            if result != "ok":
+                raise StorageError(f"storage: backup: copy is damaged: {result}")
+            os.replace(temp, path)
+        except _BackupLocked as e:
+            raise StorageError(
+                f"storage: backup: database is locked ({self._path})"
+            ) from e
+        except OSError as e:
+            raise StorageError(f"storage: backup: cannot write {path}: {e}") from e
+        finally:
+            if os.path.exists(temp):
+                os.remove(temp)
+        return result

@@ -6,6 +6,7 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 
+from feedhub.storage._curation import record_curation
 from feedhub.storage._db import StorageBase, chunks, from_text, json_list, to_text
 from feedhub.storage._dedupe import record_dedupe
 from feedhub.storage._rows import (
@@ -144,6 +145,10 @@ def upsert_entries(
             conn, identity.key, update.topics, update.authors, topics, authors
         ):
             dirty.add(stored[identity.key][1])
+    # decision logs and block flags (storage._curation); a flag that flips
+    # changes where the entry's story is published
+    logs = [(u.identity.key, u.curation) for u in entries if u.curation is not None]
+    dirty.update(stored[key][1] for key in record_curation(conn, logs))
     record_dedupe(conn, entries, written, now)
     return UpdateCounts(new=new, updated=updated, unchanged=unchanged), dirty
 

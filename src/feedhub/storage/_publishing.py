@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -11,11 +12,15 @@ from feedhub.types import DeletedEntry, FeedKind, StoredEntry
 
 Story = tuple[StoredEntry, tuple[StoredEntry, ...]]
 
+#: meta key of the feeds a publish pass has taken and not yet finished
+_PENDING = "publish_pending"
+
 #: a feed's stories, newest first, minus those already in an archive page
 _UNARCHIVED = {
     FeedKind.ALL: "SELECT s.story_id FROM stories AS s WHERE 1",
     FeedKind.TOPIC: "SELECT s.story_id FROM story_topics AS s WHERE s.topic = :slug",
     FeedKind.AUTHOR: "SELECT s.story_id FROM story_authors AS s WHERE s.slug = :slug",
+    FeedKind.VIEW: "SELECT s.story_id FROM story_views AS s WHERE s.view = :slug",
 }
 _NOT_ARCHIVED = (
     " AND NOT EXISTS (SELECT 1 FROM archive_stories AS a"
@@ -29,11 +34,33 @@ class PublishingMixin(StorageBase):
     # ------------------------------------------------------------ dirty feeds
 
     def take_dirty_feeds(self) -> tuple[str, ...]:
-        """Return and forget the feeds whose stories changed since the last call."""
+        """Return the feeds whose stories changed since the last finished pass.
+
+        They move from ``dirty_feeds`` to a pending list in the same
+        transaction, and stay pending until ``finish_dirty_feeds``: a pass that
+        dies half-way (SIGKILL, power loss) hands them to the next one instead
+        of losing their retractions and WebSub pings (issue 8).
+        """
         with self._write("take_dirty_feeds") as conn:
-            feeds = [str(r[0]) for r in conn.execute("SELECT feed FROM dirty_feeds")]
+            feeds = {str(r[0]) for r in conn.execute("SELECT feed FROM dirty_feeds")}
+            row = conn.execute(
+                "SELECT value FROM meta WHERE key = ?", (_PENDING,)
+            ).fetchone()
+            if row is not None:
+                feeds.update(str(feed) for feed in json.loads(row[0]))
             conn.execute("DELETE FROM dirty_feeds")
+            if feeds:
+                conn.execute(
+                    "INSERT INTO meta (key, value) VALUES (?, ?)"
+                    " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    (_PENDING, json_list(sorted(feeds))),
+                )
         return tuple(sorted(feeds))
+
+    def finish_dirty_feeds(self) -> None:
+        """Forget the feeds ``take_dirty_feeds`` handed out: the pass is done."""
+        with self._write("finish_dirty_feeds") as conn:
+            conn.execute("DELETE FROM meta WHERE key = ?", (_PENDING,))
 
     def mark_feeds_dirty(self, feeds: Sequence[str]) -> None:
         """Have the next publish pass look at ``feeds`` (e.g. after a failure)."""
@@ -99,11 +126,11 @@ class PublishingMixin(StorageBase):
                     " ORDER BY s.sort_at DESC, s.rep_key LIMIT 1"
                 ).fetchall()
             else:
-                table, column = (
-                    ("story_topics", "topic")
-                    if kind is FeedKind.TOPIC
-                    else ("story_authors", "slug")
-                )
+                table, column = {
+                    FeedKind.TOPIC: ("story_topics", "topic"),
+                    FeedKind.AUTHOR: ("story_authors", "slug"),
+                    FeedKind.VIEW: ("story_views", "view"),
+                }[kind]
                 rows = conn.execute(
                     f"SELECT g.{column}, e.title, e.link FROM ("
                     f"  SELECT {column}, max(sort_at) AS newest FROM {table}"
@@ -198,6 +225,8 @@ class PublishingMixin(StorageBase):
             " WHERE s.topic = :slug AND s.story_id = a.story_id",
             FeedKind.AUTHOR: "SELECT 1 FROM story_authors AS s"
             " WHERE s.slug = :slug AND s.story_id = a.story_id",
+            FeedKind.VIEW: "SELECT 1 FROM story_views AS s"
+            " WHERE s.view = :slug AND s.story_id = a.story_id",
         }[FeedKind(kind)]
         with self._read("archived_gone") as conn:
             rows = conn.execute(

@@ -10,6 +10,7 @@ from datetime import datetime
 from feedhub.storage._db import StorageBase, chunks, json_list, opt_str
 from feedhub.storage._rows import select_entries
 from feedhub.storage._schema import published_id
+from feedhub.storage._views import refresh_views
 from feedhub.types import FeedKind, StoredEntry
 
 _IDS = "(SELECT value FROM json_each(:ids))"
@@ -18,8 +19,10 @@ _IDS = "(SELECT value FROM json_each(:ids))"
 # the source listed first in `dedupe.prefer`, else the earliest published
 # (published, else updated, else first seen), then the earliest seen, then
 # key. Backlog copies (hidden) never represent a story, and a story with only
-# hidden copies is not listed. The story's place in a feed is its earliest
-# visible copy's sort time, so a later copy joining never moves it up.
+# hidden copies is not listed. Blocked copies (a block rule took them) count
+# for nothing: no representative, no topic, no author. The story's place in a
+# feed is its earliest visible copy's sort time, so a later copy joining never
+# moves it up.
 # The atom:id a story is published under is pinned in story_ids the first
 # time it is listed, so it survives a change of representative.
 _REFRESH = (
@@ -36,7 +39,7 @@ _REFRESH = (
                     e.first_seen_at, e.key
             ) AS rank
         FROM entries AS e LEFT JOIN source_prefer AS p ON p.source_id = e.source_id
-        WHERE e.story_id IN {_IDS} AND e.hidden = 0
+        WHERE e.story_id IN {_IDS} AND e.hidden = 0 AND e.blocked = 0
     ) WHERE rank = 1
     """,
     f"""
@@ -45,7 +48,7 @@ _REFRESH = (
     FROM stories AS s
     JOIN entries AS e ON e.story_id = s.story_id
     JOIN entry_topics AS t ON t.entry_key = e.key
-    WHERE s.story_id IN {_IDS}
+    WHERE s.story_id IN {_IDS} AND e.blocked = 0
     """,
     f"""
     INSERT INTO story_authors (slug, story_id, name, sort_at, rep_key)
@@ -53,7 +56,7 @@ _REFRESH = (
     FROM stories AS s
     JOIN entries AS e ON e.story_id = s.story_id
     JOIN entry_authors AS a ON a.entry_key = e.key
-    WHERE s.story_id IN {_IDS}
+    WHERE s.story_id IN {_IDS} AND e.blocked = 0
     GROUP BY s.story_id, a.slug
     """,
 )
@@ -63,6 +66,15 @@ SELECT s.story_id, e.key, e.original_id FROM stories AS s
 JOIN entries AS e ON e.key = s.rep_key
 WHERE s.story_id IN {_IDS}
 AND NOT EXISTS (SELECT 1 FROM story_ids AS i WHERE i.story_id = s.story_id)
+ORDER BY e.first_seen_at, e.key
+"""
+
+# Another story already published under this original id (through one of its
+# entries that carries it; entries_original_id makes this a lookup).
+_ID_TAKEN = """
+SELECT 1 FROM entries AS o JOIN story_ids AS i ON i.story_id = o.story_id
+WHERE o.original_id = :id AND o.story_id <> :story AND i.published_id = :id
+LIMIT 1
 """
 
 #: a story with its copies: (representative, the other copies oldest first)
@@ -83,11 +95,31 @@ def refresh_stories(conn: sqlite3.Connection, story_ids: Collection[str]) -> Non
         conn.execute(statement, params)
     conn.executemany(
         "INSERT INTO story_ids (story_id, published_id, founder_key) VALUES (?, ?, ?)",
-        [
-            (str(story), published_id(str(key), opt_str(original)), str(key))
-            for story, key, original in conn.execute(_UNPINNED, params)
-        ],
+        _pins(conn, conn.execute(_UNPINNED, params).fetchall()),
     )
+    # named views (feeds:) are derived like story_topics (see storage._views)
+    refresh_views(conn, story_ids)
+
+
+def _pins(
+    conn: sqlite3.Connection, unpinned: Sequence[tuple[object, object, object]]
+) -> list[tuple[str, str, str]]:
+    """The ids to pin for new stories: each one's original id, unless another
+    story is already published under it. Sources do reuse ids (template ids,
+    per-site numbering), and readers keep one entry per id (RFC 4287 4.1.1):
+    the later story gets a URN of its own instead."""
+    pins: list[tuple[str, str, str]] = []
+    pinned_now: set[str] = set()
+    for story, key, original in unpinned:
+        pid = published_id(str(key), opt_str(original))
+        if pid == original and (
+            pid in pinned_now
+            or conn.execute(_ID_TAKEN, {"id": pid, "story": str(story)}).fetchone()
+        ):
+            pid = published_id(str(key), None)
+        pinned_now.add(pid)
+        pins.append((str(story), pid, str(key)))
+    return pins
 
 
 def refresh_all_stories(conn: sqlite3.Connection) -> None:
@@ -178,6 +210,12 @@ class StoriesMixin(StorageBase):
                     " ORDER BY sort_at DESC, rep_key LIMIT ?",
                     (slug, limit),
                 )
+            elif kind is FeedKind.VIEW:
+                cursor = conn.execute(
+                    "SELECT story_id FROM story_views WHERE view = ?"
+                    " ORDER BY sort_at DESC, rep_key LIMIT ?",
+                    (slug, limit),
+                )
             else:
                 cursor = conn.execute(
                     "SELECT story_id FROM story_authors WHERE slug = ?"
@@ -190,8 +228,8 @@ class StoriesMixin(StorageBase):
     def feed_refs(self, kind: FeedKind) -> tuple[tuple[str, str, int], ...]:
         """Return ``(slug, display name, story count)`` per non-empty feed of ``kind``.
 
-        Topic display names are their slugs (titles live in the config); an
-        author's is the name on their newest story. ALL always yields
+        Topic and view display names are their slugs (titles live in the
+        config); an author's is the name on their newest story. ALL always yields
         ``(("all", "All entries", n),)``.
         """
         kind = FeedKind(kind)
@@ -203,6 +241,12 @@ class StoriesMixin(StorageBase):
                 rows = conn.execute(
                     "SELECT topic, topic, count(*) FROM story_topics"
                     " GROUP BY topic ORDER BY topic"
+                ).fetchall()
+            elif kind is FeedKind.VIEW:
+                # like topics: titles live in the config
+                rows = conn.execute(
+                    "SELECT view, view, count(*) FROM story_views"
+                    " GROUP BY view ORDER BY view"
                 ).fetchall()
             else:
                 # Counting walks the covering index; the display name is one
