@@ -203,6 +203,26 @@ def test_bad_json_feed(document: bytes, message: str) -> None:
         parse(document, url="https://j.example/", headers=headers)
 
 
+@pytest.mark.parametrize(
+    "version",
+    ["1.1", "1", "http://jsonfeed.org/version/1.1", "https://jsonfeed.org/version/1/"],
+)
+def test_json_feed_loose_version_is_read(version: str) -> None:
+    # publishers write the number instead of the URL: still plainly a JSON Feed
+    body = json.dumps({"version": version, "items": [{"id": "a", "title": "T"}]})
+    parsed = parse(body.encode(), url="https://j.example/", headers={})
+    assert parsed.format is FeedFormat.JSON
+    assert [e.title.value for e in parsed.entries if e.title] == ["T"]
+
+
+def test_json_feed_unknown_version_is_refused() -> None:
+    body = b'{"version": "2.0", "items": []}'
+    with pytest.raises(ParseError, match="version"):
+        parse(
+            body, url="https://j.example/", headers={"content-type": "application/json"}
+        )
+
+
 def test_json_feed_dates() -> None:
     item = {
         "id": "1",

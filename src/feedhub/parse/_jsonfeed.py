@@ -8,6 +8,7 @@ results are mapped onto.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -25,6 +26,10 @@ from feedhub.types import (
 )
 
 _VERSION_PREFIX = "https://jsonfeed.org/version/"
+#: what publishers write instead of the version URL: "1.1", "1", "http://..."
+_LOOSE_VERSION = re.compile(
+    r"(?:https?://(?:www\.)?jsonfeed\.org/version/)?1(?:\.\d+)?/?"
+)
 _JSON_TYPES = frozenset({"application/feed+json", "application/json"})
 
 
@@ -57,7 +62,9 @@ def parse_json_feed(body: bytes, url: str) -> ParsedFeed:
     if not isinstance(doc, dict):
         raise ParseError(url, "not a feed: JSON document is not an object")
     version = doc.get("version")
-    if not isinstance(version, str) or not version.startswith(_VERSION_PREFIX):
+    if not isinstance(version, str) or not (
+        version.startswith(_VERSION_PREFIX) or _LOOSE_VERSION.fullmatch(version.strip())
+    ):
         raise ParseError(url, "not a feed: JSON without a JSON Feed version")
     items = doc.get("items")
     if not isinstance(items, list):
