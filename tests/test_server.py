@@ -1,15 +1,22 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gzip
+import threading
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import format_datetime
+from typing import Any
 
+import brotli
+import httpx2 as httpx
 import pytest
 from starlette.testclient import TestClient
 
 from feedhub import pipeline
-from feedhub.server import create_app
+from feedhub.server import LiveConfig, _Cache, create_app
 from feedhub.storage import Storage
 from feedhub.types import (
     Config,
@@ -19,6 +26,7 @@ from feedhub.types import (
     SourceConfig,
     TopicConfig,
 )
+from tests.conftest import running_app
 from tests.fakes import FakeFetcher
 from tests.test_pipeline import NOW, ok
 
@@ -182,3 +190,185 @@ def test_gzip_body_is_real_gzip(storage, config):
     ) as response:
         raw = b"".join(response.iter_raw())
     assert gzip.decompress(raw).startswith(b"<?xml")
+
+
+# --------------------------------------------------------------------------
+# Readers and the writer (issue 8): stale-while-revalidate, one rendering
+# --------------------------------------------------------------------------
+
+OTHER = "http://b.test/feed"
+
+
+def write_elsewhere(storage: Storage, config: Config) -> None:
+    """Store a second source's entries: "all" changes, the author feed not."""
+    more = dataclasses.replace(config, sources=(*config.sources, SourceConfig(OTHER)))
+    fetcher = FakeFetcher({OTHER: ok(OTHER, "rss20-full.xml")})
+    asyncio.run(pipeline.poll(storage, more, fetcher, clock=lambda: NOW))
+
+
+class Gate:
+    """Wraps a function so that calls wait until ``release()``; counts them."""
+
+    def __init__(self, real: Callable[..., Any]) -> None:
+        self.real = real
+        self.calls = 0
+        self.entered = threading.Event()
+        self.opened = threading.Event()
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        self.calls += 1
+        self.entered.set()
+        assert self.opened.wait(30), "gate never opened"
+        return self.real(*args, **kwargs)
+
+    def release(self) -> None:
+        self.opened.set()
+
+
+def fetch_in_thread(url: str) -> tuple[threading.Thread, list[httpx.Response]]:
+    out: list[httpx.Response] = []
+    thread = threading.Thread(
+        target=lambda: out.append(httpx.get(url, timeout=30)), daemon=True
+    )
+    thread.start()
+    return thread, out
+
+
+def test_readers_get_the_previous_rendering_while_one_renders(
+    storage, config, free_socket, monkeypatch
+):
+    # stale=0: the first reader after a change waits for the fresh rendering;
+    # the readers arriving meanwhile get the previous one instead of waiting
+    # or rendering the same document again
+    app = create_app(storage, config, recheck=0, stale=0)
+    with running_app(app, free_socket) as base:
+        url = base + "all.atom"
+        before = httpx.get(url, timeout=30)
+        write_elsewhere(storage, config)
+        gate = Gate(pipeline.render_feed)
+        monkeypatch.setattr(pipeline, "render_feed", gate)
+        first, answer = fetch_in_thread(url)
+        assert gate.entered.wait(30)
+        try:
+            for _ in range(3):
+                meanwhile = httpx.get(url, timeout=30)
+                assert meanwhile.status_code == 200
+                assert meanwhile.headers["etag"] == before.headers["etag"]
+                assert meanwhile.content == before.content
+        finally:
+            gate.release()
+            first.join(30)
+        fresh = answer[0]
+        assert fresh.status_code == 200
+        assert fresh.headers["etag"] != before.headers["etag"]
+        assert gate.calls == 1
+        # once re-rendered, the old validator never gets a 304
+        again = httpx.get(
+            url, headers={"if-none-match": before.headers["etag"]}, timeout=30
+        )
+        assert again.status_code == 200
+        assert again.headers["etag"] == fresh.headers["etag"]
+        assert gate.calls == 1
+
+
+def test_with_stale_no_reader_waits_for_a_rendering(
+    storage, config, free_socket, monkeypatch
+):
+    app = create_app(storage, config, recheck=0, stale=3600)
+    with running_app(app, free_socket) as base:
+        url = base + "all.atom"
+        before = httpx.get(url, timeout=30)
+        write_elsewhere(storage, config)
+        gate = Gate(pipeline.render_feed)
+        monkeypatch.setattr(pipeline, "render_feed", gate)
+        try:
+            # the gate is closed: these are answered without the rendering
+            for _ in range(3):
+                meanwhile = httpx.get(url, timeout=30)
+                assert meanwhile.headers["etag"] == before.headers["etag"]
+            assert gate.entered.wait(30)
+        finally:
+            gate.release()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            fresh = httpx.get(url, timeout=30)
+            if fresh.headers["etag"] != before.headers["etag"]:
+                break
+            time.sleep(0.02)
+        assert fresh.headers["etag"] != before.headers["etag"]
+        assert gate.calls == 1
+
+
+def test_readers_do_not_wait_for_the_generation_read(
+    storage, config, free_socket, monkeypatch
+):
+    app = create_app(storage, config, recheck=0.01)
+    with running_app(app, free_socket) as base:
+        url = base + "topics/ai.atom"
+        before = httpx.get(url, timeout=30)
+        gate = Gate(storage.generation)
+        monkeypatch.setattr(storage, "generation", gate)
+        time.sleep(0.05)  # past recheck: the next request re-reads it
+        try:
+            served = httpx.get(url, timeout=30)
+            assert served.headers["etag"] == before.headers["etag"]
+            assert gate.entered.wait(30)  # read started, not awaited
+        finally:
+            gate.release()
+
+
+def test_a_reload_is_never_served_stale(storage, config):
+    live = LiveConfig(config)
+    c = TestClient(create_app(storage, live, recheck=0, stale=3600), base_url=BASE)
+    before = c.get("/topics/ai.atom")
+    other = "http://elsewhere.test/"
+    live.swap(dataclasses.replace(config, server=ServerConfig(base_url=other)))
+    after = c.get("/topics/ai.atom")
+    assert after.headers["etag"] != before.headers["etag"]
+    assert other.encode() in after.content
+
+
+def test_unchanged_document_keeps_validators_without_recompressing(
+    storage, config, monkeypatch
+):
+    compressed: list[int] = []
+    real = brotli.compress
+
+    def counting(*args: Any, **kwargs: Any) -> bytes:
+        compressed.append(1)
+        value: bytes = real(*args, **kwargs)
+        return value
+
+    monkeypatch.setattr(brotli, "compress", counting)
+    c = TestClient(create_app(storage, config, recheck=0), base_url=BASE)
+    path = "/authors/ramsha-riaz.atom"
+    before = c.get(path, headers={"accept-encoding": "br"})
+    assert before.headers["content-encoding"] == "br"
+    everything = c.get("/all.atom")
+    generation = storage.generation()
+    write_elsewhere(storage, config)
+    assert storage.generation() > generation
+    assert c.get("/all.atom").headers["etag"] != everything.headers["etag"]
+    compressed.clear()
+    # re-rendered for the new generation: the same bytes keep their ETag and
+    # Last-Modified, and their compressed bodies are not built again
+    again = c.get(path, headers={"accept-encoding": "br"})
+    assert again.content == before.content
+    assert again.headers["etag"] == before.headers["etag"]
+    assert again.headers["last-modified"] == before.headers["last-modified"]
+    assert compressed == []
+    conditional = c.get(
+        path,
+        headers={"accept-encoding": "br", "if-none-match": before.headers["etag"]},
+    )
+    assert conditional.status_code == 304
+
+
+def test_an_older_rendering_finishing_last_never_replaces_a_newer():
+    cache = _Cache(1 << 20)
+    newer = cache.put(
+        "/x.atom", 2, (b"new" * 300, "application/atom+xml", NOW, 60), NOW
+    )
+    late = cache.put("/x.atom", 1, (b"old" * 300, "application/atom+xml", NOW, 60), NOW)
+    assert late is newer
+    assert cache.items["/x.atom"] is newer

@@ -11,8 +11,15 @@ RFC 5005 archive pages at ``/{stem}/archive/{n}.{ext}``, saved searches at
 Every document is rendered once per database generation and kept with its
 identity, gzip and brotli bodies and their headers already built; a request for
 a cached document is answered before routing, without touching the database
-(the generation is re-read at most once per ``recheck`` seconds). A reloaded
-configuration (``LiveConfig.swap``) empties that cache too.
+(the generation is re-read at most once per ``recheck`` seconds, in the
+background once known). A reloaded configuration (``LiveConfig.swap``) empties
+that cache too.
+
+Readers do not wait on the writer (issue 8): after the database changed, a
+document is rendered in a worker thread, once however many readers ask; they
+get the previous rendering meanwhile, or when it is at most ``stale`` seconds
+old. A rendering whose bytes did not change keeps its ETag, Last-Modified and
+compressed bodies.
 """
 
 from __future__ import annotations
@@ -446,9 +453,9 @@ class _Renders:
     def _render_and_put(
         self, key: str, current: int, render: Render, version: int
     ) -> _Cached | None:
-        # in a worker thread: compressing a large document at gzip 9 and
-        # brotli 9 takes tens of milliseconds, which on the event loop would
-        # hold up every reader served from the cache meanwhile
+        # in a worker thread, compressing included: on the event loop a large
+        # document's gzip and brotli bodies (milliseconds each; both release
+        # the GIL) would hold up every reader served from the cache meanwhile
         started = time.monotonic()
         rendered = render()
         if rendered is None:
