@@ -7,7 +7,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from email.utils import format_datetime
+from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
 
 import brotli
@@ -116,6 +116,21 @@ def test_if_modified_since(storage, config):
         c.get("/topics/ai.atom", headers={"if-modified-since": "garbage"}).status_code
         == 200
     )
+
+
+def test_first_rendering_is_dated_no_earlier_than_the_server_start(storage, config):
+    # After a restart the feed may hold an older-dated entry it did not show
+    # before; dated by its newest entry, it would answer 304 to a client's
+    # If-Modified-Since and the client would miss that entry.
+    started = datetime.now(UTC).replace(microsecond=0)
+    response = client(storage, config).get("/topics/ai.atom")
+    last_modified = parsedate_to_datetime(response.headers["last-modified"])
+    assert last_modified >= started
+    before = format_datetime(started.replace(year=started.year - 1), usegmt=True)
+    again = client(storage, config).get(
+        "/topics/ai.atom", headers={"if-modified-since": before}
+    )
+    assert again.status_code == 200
 
 
 def test_gzip_when_asked_with_its_own_etag(storage, config):

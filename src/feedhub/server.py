@@ -33,7 +33,7 @@ import time
 from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
 
@@ -161,7 +161,10 @@ class _Cache:
     fetched once by a backfilling reader must not pin memory forever).
     """
 
-    def __init__(self, max_bytes: int) -> None:
+    def __init__(self, max_bytes: int, started: datetime | None = None) -> None:
+        #: when this process began serving: nothing it first renders can be
+        #: older for a client, see ``put``
+        self.started = started or datetime.now(UTC)
         self.items: OrderedDict[str, _Cached] = OrderedDict()
         self._sizes: dict[str, int] = {}
         self._total = 0
@@ -211,8 +214,14 @@ class _Cache:
         if old is not None and f'"{digest}"' in old.etags:
             last_modified = old.last_modified
         else:
-            # a changed body is newer than anything a client holds
-            last_modified = max(updated, now) if old is not None else updated
+            # a changed body is newer than anything a client holds. A first
+            # rendering may differ from what this feed showed before a restart
+            # (an older-dated entry joined it meanwhile), so it is dated no
+            # earlier than the start: an If-Modified-Since client then gets
+            # one 200 per restart, never a wrong 304
+            last_modified = (
+                max(updated, now) if old is not None else max(updated, self.started)
+            )
         when = format_datetime(last_modified.replace(microsecond=0), usegmt=True)
         # a strong ETag names one representation (RFC 9110 8.8.3): each coding
         # gets its own
