@@ -417,6 +417,8 @@ def test_bad_queries_get_400_with_a_reason(served, query, message):
     status, headers, body = get(search_url(served, query))
     assert status == 400
     assert headers["content-type"].startswith("text/plain")
+    # the body echoes the reader's query: never sniffed as HTML, never cached
+    assert headers["x-content-type-options"] == "nosniff"
     assert message.encode() in body
     assert len(body) < 300
 

@@ -610,6 +610,16 @@ class _FastPath:
         await self._app(scope, receive, send)
 
 
+def _bad_request(error: Exception) -> Response:
+    """A 400 naming the reader's mistake; the text echoes their query, so
+    browsers are told not to sniff it as HTML."""
+    return PlainTextResponse(
+        f"{error}\n",
+        status_code=400,
+        headers={"x-content-type-options": "nosniff", "cache-control": "no-store"},
+    )
+
+
 def _not_found(request: Request) -> Response:
     return PlainTextResponse(f"no such feed: {request.url.path}\n", status_code=404)
 
@@ -753,7 +763,7 @@ def create_app(
         try:
             query = parse_query(request.query_params.get("q", ""))
         except QueryError as e:
-            return PlainTextResponse(f"{e}\n", status_code=400)
+            return _bad_request(e)
 
         def render() -> tuple[bytes, str, datetime, int]:
             found = pipeline.render_search(storage, config, query, ext)
@@ -764,7 +774,7 @@ def create_app(
                 request, render, key=f"/search.{ext}?q={query.text}"
             )
         except QueryError as e:
-            return PlainTextResponse(f"{e}\n", status_code=400)
+            return _bad_request(e)
 
     async def healthz(request: Request) -> Response:
         checks = {"database": "ok", "scheduler": "not running (serve only)"}
