@@ -757,3 +757,42 @@ def test_shipped_feeds_yaml_documents_every_key():
         # Explained in a comment line, or in a comment after the key itself.
         pattern = rf"^\s*(#.*\b{key}\b|{key}:.*#)"
         assert re.search(pattern, text, re.M), key
+
+
+# --------------------------------------------------------------------------
+# regex rules run on RE2 (#7): what it cannot run is refused at load
+# --------------------------------------------------------------------------
+
+
+def test_the_qa_regex_rules_load_and_run_on_a_hostile_entry(tmp_path):
+    path = tmp_path / "feeds.yaml"
+    path.write_text(
+        "sources: [{url: 'https://a.example/feed'}]\n"
+        "block:\n"
+        "  - {regex: '.*sponsored'}\n"
+        "  - {regex: '\\w+\\s+\\w+!'}\n"
+        "topics:\n"
+        "  t: {match: {regex: '(a|a)*b'}}\n",
+        encoding="utf-8",
+    )
+    config = load_config(path)
+    rules = compile_rules(config.topics, config.block)
+    hostile = EntryData(original_id=None, link=None, title="x", content="a" * 99_999)
+    assert match_topics(rules, hostile) == ()
+    hit = replace(hostile, content="a" * 99_998 + "b")
+    assert [m.topic for m in match_topics(rules, hit)] == ["t"]
+
+
+def test_a_lookaround_is_refused_at_load_with_file_line_and_key(tmp_path):
+    path = tmp_path / "feeds.yaml"
+    path.write_text(
+        "sources: [{url: 'https://a.example/feed'}]\n"
+        "block:\n"
+        "  - {title: {regex: 'sponsored(?!-free)'}}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    text = str(info.value)
+    assert f"{path}:3: block[0].title.regex: lookarounds" in text, text
+    assert "match the neighbour itself" in text

@@ -59,6 +59,8 @@ OWNERS: dict[str, set[str]] = {
     "starlette": {"server"},
     "uvicorn": {"daemon"},
     "prometheus_client": {"metrics"},
+    # linear-time regexes for rules; config validates, curate runs them
+    "re2": {"_regex"},
 }
 
 
