@@ -815,7 +815,19 @@ def test_programming_errors_propagate(storage: Storage) -> None:
     assert storage.get_sources() == ()
 
 
+def _batched_write(s: Storage) -> None:
+    with s.batch():
+        s.set_meta("k", "v")
+
+
+def _bulk_write(s: Storage) -> None:
+    with s.bulk():
+        s.set_meta("k", "v")
+
+
 PUBLIC_CALLS: dict[str, Callable[[Storage], object]] = {
+    "batch": _batched_write,
+    "bulk": _bulk_write,
     "sync_sources": lambda s: s.sync_sources([SourceConfig(url=B)], T0),
     "get_sources": lambda s: s.get_sources(),
     "get_source": lambda s: s.get_source(1),
@@ -908,6 +920,7 @@ WRITES += ["forget_archived"]
 WRITES += ["record_published", "prune_retractions", "set_feed_hash"]
 WRITES += ["set_views"]
 WRITES += ["finish_dirty_feeds", "drop_tombstones", "vacuum"]
+WRITES += ["batch", "bulk"]
 
 
 def test_locked_test_covers_every_public_method() -> None:

@@ -6,13 +6,12 @@ import asyncio
 import functools
 import hashlib
 import logging
-import multiprocessing
-import os
+import queue
 import threading
 import time
 from array import array
 from collections.abc import Callable, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Executor, Future
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
@@ -176,26 +175,111 @@ def _log_poll(state: SourceState, result: PollResult, seconds: float) -> None:
         log.info("polled", extra=fields)
 
 
+#: a group commit takes at most this many waiting units of work ...
+GROUP_UNITS = 64
+#: ... and stops taking more once its transaction is this old (seconds), so
+#: the write lock is held briefly and results are not held back for long
+GROUP_SECONDS = 0.25
+
+
 class _Writer:
     """Run a poll's storage writes on one thread, off the event loop.
 
     One writer keeps SQLite single-writer; off the loop, a slow transaction
     never stalls the fetches in flight (nor eats into their deadlines).
+
+    Group commit (issue 4): the units of work waiting when the thread comes
+    round are run in one ``Storage.batch()`` transaction, each in its own
+    savepoint, so one commit (WAL append, FTS5 segment flush) serves many
+    sources. Each unit stays all or nothing: one that raises is rolled back
+    alone and the others commit. A unit's result is handed back only after
+    its transaction has committed.
     """
 
-    def __init__(self) -> None:
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="feedhub-writer")
+    def __init__(
+        self,
+        storage: Storage,
+        *,
+        units: int | None = None,
+        seconds: float | None = None,
+    ) -> None:
+        self._storage = storage
+        self._units = max(1, GROUP_UNITS if units is None else units)
+        self._seconds = GROUP_SECONDS if seconds is None else seconds
+        self._queue: queue.SimpleQueue[tuple[Callable[[], Any], Future[Any]] | None] = (
+            queue.SimpleQueue()
+        )
+        self._thread = threading.Thread(
+            target=self._run, name="feedhub-writer", daemon=True
+        )
+        self._thread.start()
         #: near-duplicate candidates' shingles for this run; only the writer
         #: thread touches it (see dedupe.choose_story)
         self.shingle_cache: dict[tuple[str, str], array[int]] = {}
+        #: transactions committed and units run (tests, metrics)
+        self.commits = 0
+        self.units = 0
 
     async def call(self, work: Callable[[], _T]) -> _T:
         """Run ``work`` on the writer thread, after the writes queued before it."""
-        return await asyncio.get_running_loop().run_in_executor(self._pool, work)
+        future: Future[_T] = Future()
+        self._queue.put((work, future))
+        return await asyncio.wrap_future(future)
 
     def close(self) -> None:
         """Wait for the writes already submitted, then stop the thread."""
-        self._pool.shutdown(wait=True)
+        self._queue.put(None)
+        self._thread.join()
+        log.debug("writer: %d units in %d commits", self.units, self.commits)
+
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            item = self._queue.get()
+            if item is None:
+                return
+            group = [item]
+            done: list[tuple[Future[Any], bool, Any]] = []
+            try:
+                with self._storage.batch("group commit"):
+                    started = time.monotonic()
+                    while True:
+                        work, future = group[-1]
+                        if future.set_running_or_notify_cancel():
+                            done.append((future, *self._unit(work)))
+                        if (
+                            len(group) >= self._units
+                            or time.monotonic() - started >= self._seconds
+                        ):
+                            break
+                        try:
+                            nxt = self._queue.get_nowait()
+                        except queue.Empty:
+                            break
+                        if nxt is None:
+                            stopping = True
+                            break
+                        group.append(nxt)
+            except BaseException as e:  # BEGIN or COMMIT failed: nothing stored
+                for _, future in group:
+                    if not future.done():
+                        future.set_exception(e)
+                continue
+            self.commits += 1
+            self.units += len(done)
+            for future, ok, value in done:
+                if ok:
+                    future.set_result(value)
+                else:
+                    future.set_exception(value)
+
+    def _unit(self, work: Callable[[], Any]) -> tuple[bool, Any]:
+        """Run one unit in its own savepoint; (True, result) or (False, error)."""
+        try:
+            with self._storage.batch("write"):
+                return True, work()
+        except BaseException as e:  # handed to the awaiting coroutine
+            return False, e
 
 
 async def _record_failure(
@@ -437,7 +521,7 @@ async def poll(
     results: list[PollResult] = []
     # once per run: a lookup per source would make a run O(sources²)
     configured = _source_configs(config)
-    writer = _Writer()
+    writer = _Writer(storage)
     if recorder is not None:
         fetcher = _TimedFetcher(fetcher, recorder)
 
@@ -511,25 +595,6 @@ def summarize(results: Sequence[PollResult]) -> UpdateCounts:
 def utcnow() -> datetime:
     """The wall clock, aware UTC (the default ``clock``)."""
     return datetime.now(UTC)
-
-
-def make_executor(workers: int) -> Executor | None:
-    """A process pool for parsing, or None to parse inline.
-
-    Args:
-        workers: processes; 0 means one per core; 1 means inline (serial).
-    """
-    count = workers or (os.cpu_count() or 1)
-    if count <= 1:
-        return None
-    # forkserver: forking a process that already runs threads (server,
-    # scheduler) can deadlock in the child
-    context = multiprocessing.get_context("forkserver")
-    # The fork server imports the parsing code (feedhub.prepare: the stages,
-    # not the whole pipeline) once, and every worker is forked from it with
-    # the modules loaded: no import per worker, and their pages start shared.
-    context.set_forkserver_preload(["feedhub.prepare"])
-    return ProcessPoolExecutor(max_workers=count, mp_context=context)
 
 
 def poll_once(
