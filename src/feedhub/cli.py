@@ -11,18 +11,16 @@ from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-from rich.table import Table
 
-from feedhub import __version__, logs, pipeline, subscribe
-from feedhub.config import add_sources, load_config, parse_config, parse_duration
+# ``pipeline`` loads its parts on first use; everything heavier than click
+# (rich, YAML, SQLite, aiohttp, feedparser, the publishers) is imported inside
+# the commands that need it, so that ``feedhub poll`` starts faster and smaller
+# (issue 4; tests/test_startup.py).
+from feedhub import __version__, logs, pipeline
 from feedhub.exceptions import FeedhubError
-from feedhub.opml import read_opml
-from feedhub.storage import Storage
 from feedhub.types import (
     Config,
     PollResult,
@@ -32,6 +30,9 @@ from feedhub.types import (
     TopicConfig,
 )
 
+if TYPE_CHECKING:
+    from feedhub.storage import Storage
+
 log = logging.getLogger(__name__)
 
 
@@ -40,7 +41,16 @@ class _Obj:
         self.config_path = config_path
 
     def config(self) -> Config:
+        from feedhub.config import load_config
+
         return load_config(self.config_path)
+
+
+def _storage(config: Config) -> Storage:
+    """Open the configured database (SQLite is imported only here)."""
+    from feedhub.storage import Storage
+
+    return Storage(config.database)
 
 
 def _daemon() -> ModuleType:
@@ -126,10 +136,30 @@ def serve(obj: _Obj) -> None:
         _daemon().serve(obj.config())
 
 
+def _may_be_terminal() -> bool:
+    """False when rich would not call stderr a terminal, known without
+    importing rich (~25 ms): not a tty, and neither TTY_COMPATIBLE nor
+    FORCE_COLOR set (rich's ``Console.is_terminal`` decides the rest)."""
+    if os.environ.get("TTY_COMPATIBLE") or "FORCE_COLOR" in os.environ:
+        return True
+    try:
+        return sys.stderr.isatty()
+    except ValueError:  # closed
+        return False
+
+
 @contextmanager
-def _progress(total: int) -> Iterator[Callable[[PollResult], None]]:
+def _progress(count: Callable[[], int]) -> Iterator[Callable[[PollResult], None]]:
+    """A progress bar on a terminal; ``count`` (sources due) is asked only then."""
+    if not _may_be_terminal():
+        yield lambda result: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
     console = Console(stderr=True)
-    if not console.is_terminal or total == 0:
+    total = count() if console.is_terminal else 0
+    if total == 0:
         yield lambda result: None
         return
     columns = (TextColumn("polling"), BarColumn(), MofNCompleteColumn())
@@ -149,12 +179,17 @@ def poll(obj: _Obj, force: bool) -> None:
     """
     with _errors():
         config = obj.config()
-        with Storage(config.database) as storage:
-            storage.sync_sources(config.sources, pipeline.utcnow())
-            due = pipeline.pollable_sources(storage, pipeline.utcnow(), force=force)
+        with _storage(config) as storage:
+
+            def due() -> int:
+                storage.sync_sources(config.sources, pipeline.utcnow())
+                now = pipeline.utcnow()
+                return len(pipeline.pollable_sources(storage, now, force=force))
+
+            # started on the first body to parse: none for an all-304 run
             executor = pipeline.make_executor(config.polling.workers)
             try:
-                with _progress(len(due)) as advance:
+                with _progress(due) as advance:
                     results = pipeline.poll_once(
                         storage,
                         config,
@@ -193,7 +228,7 @@ def publish(obj: _Obj, out_dir: str) -> None:
     index page and the OPML files into a directory, rewriting only what changed."""
     with _errors():
         config = obj.config()
-        with Storage(config.database) as storage:
+        with _storage(config) as storage:
             pipeline.apply_rules(storage, config)
             now = pipeline.utcnow()
             pipeline.publish_changes(storage, config, now=now)
@@ -212,6 +247,8 @@ def _iso(value: datetime | None) -> str | None:
 def _source_row(
     state: SourceState, now: datetime, holds: dict[str, datetime]
 ) -> dict[str, Any]:
+    from feedhub import subscribe
+
     health = state.health
     return {
         "id": state.id,
@@ -264,10 +301,15 @@ _STATUS_STYLE = {
 def sources(obj: _Obj, as_json: bool, reset_ids: tuple[int, ...]) -> None:
     """List sources: status, last HTTP code, last success, next poll,
     consecutive errors and last error."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from feedhub import subscribe
+
     with _errors():
         config = obj.config()
         now = pipeline.utcnow()
-        with Storage(config.database) as storage:
+        with _storage(config) as storage:
             storage.sync_sources(config.sources, now)
             for source_id in reset_ids:
                 try:
@@ -322,6 +364,9 @@ def sources(obj: _Obj, as_json: bool, reset_ids: tuple[int, ...]) -> None:
 def add(obj: _Obj, url: str, topics: tuple[str, ...], name: str | None) -> None:
     """Check a feed URL (or find the feed of a site's page) and add it to
     feeds.yaml, keeping the file's comments and layout."""
+    from feedhub import subscribe
+    from feedhub.config import add_sources
+
     with _errors():
         config = _config_or_empty(obj.config_path)
         _check_slugs(topics)
@@ -343,12 +388,16 @@ def add(obj: _Obj, url: str, topics: tuple[str, ...], name: str | None) -> None:
 
 
 def _config_or_empty(path: str) -> Config:
+    from feedhub.config import load_config, parse_config
+
     if os.path.exists(path):
         return load_config(path)
     return parse_config("", os.path.abspath(path))
 
 
 def _check_slugs(slugs: Sequence[str]) -> None:
+    from feedhub import subscribe
+
     for slug in slugs:
         if subscribe.slugify(slug) != slug:
             raise click.BadParameter(
@@ -360,6 +409,12 @@ def _check_slugs(slugs: Sequence[str]) -> None:
 
 @contextmanager
 def _bar(label: str, total: int) -> Iterator[Callable[[object], None]]:
+    if total == 0 or not _may_be_terminal():
+        yield lambda item: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
     console = Console(stderr=True)
     if not console.is_terminal or total == 0:
         yield lambda item: None
@@ -391,6 +446,10 @@ def import_(
 ) -> None:
     """Import the feeds of an OPML file into feeds.yaml: each is checked by
     fetching it once (with a progress bar); failures are listed, not added."""
+    from feedhub import subscribe
+    from feedhub.config import add_sources
+    from feedhub.opml import read_opml
+
     with _errors():
         config = _config_or_empty(obj.config_path)
         _check_slugs(topics)
@@ -434,9 +493,11 @@ def import_(
 @click.pass_obj
 def export_opml(obj: _Obj, out: str) -> None:
     """Write the sources as an OPML 2.0 subscription list, topics as categories."""
+    from feedhub import subscribe
+
     with _errors():
         config = obj.config()
-        with Storage(config.database) as storage:
+        with _storage(config) as storage:
             data = subscribe.export_opml(storage, config, pipeline.utcnow())
     with click.open_file(out, "wb", atomic=out != "-") as f:
         f.write(data)
@@ -528,7 +589,7 @@ def explain(obj: _Obj, ref: str, as_json: bool) -> None:
     """
     with _errors():
         config = obj.config()
-        with Storage(config.database) as storage:
+        with _storage(config) as storage:
             found = pipeline.explain(storage, config, ref)
     if not found:
         raise click.ClickException(f"explain: no stored entry matches {ref!r}")
@@ -551,7 +612,7 @@ def explain(obj: _Obj, ref: str, as_json: bool) -> None:
         if e.published_id:
             click.echo(f"  published as {e.published_id}")
         click.echo(f"  representative: {e.representative_rule}")
-        click.echo(f"  {len(e.copies)} copies:")
+        click.echo(f"  {len(e.copies)} {'copy' if len(e.copies) == 1 else 'copies'}:")
         for copy in e.copies:
             click.echo(_copy_line(copy))
         for line in _curation_lines(e):
@@ -571,6 +632,8 @@ def purge(obj: _Obj, refs: tuple[str, ...], older_than: str | None) -> None:
 
     A purged entry is never ingested again, not even when its feed re-keys it.
     """
+    from feedhub.config import parse_duration
+
     with _errors():
         config = obj.config()
         try:
@@ -579,7 +642,7 @@ def purge(obj: _Obj, refs: tuple[str, ...], older_than: str | None) -> None:
             raise click.BadParameter(str(e), param_hint="--older-than") from e
         if not refs and seconds is None:
             raise click.UsageError("give entries to purge, or --older-than")
-        with Storage(config.database) as storage:
+        with _storage(config) as storage:
             count = pipeline.purge(
                 storage, config, refs, older_than=seconds, now=pipeline.utcnow()
             )
@@ -607,8 +670,17 @@ def retention(obj: _Obj, dry_run: bool, vacuum: bool) -> None:
     with _errors():
         config = obj.config()
         now = pipeline.utcnow()
-        with Storage(config.database) as storage:
+        with _storage(config) as storage:
             if dry_run:
+                retention = config.retention
+                if (
+                    retention.max_age is None
+                    and retention.max_entries_per_source is None
+                ):
+                    click.echo(
+                        "retention is off (no `retention:` limits in the config)"
+                    )
+                    return
                 keys = pipeline.retention_keys(storage, config, now)
                 click.echo(f"would purge {len(keys)} entries")
                 return
@@ -636,7 +708,7 @@ def backup(obj: _Obj, file: str, force: bool) -> None:
     """
     with _errors():
         config = obj.config()
-        with Storage(config.database) as storage:
+        with _storage(config) as storage:
             result = storage.backup(file, force=force)
     size = os.path.getsize(file)
     click.echo(f"backed up {config.database} to {file} ({size} bytes, {result})")
@@ -664,7 +736,7 @@ def search(obj: _Obj, query: tuple[str, ...], limit: int, as_json: bool) -> None
     """
     with _errors():
         config = obj.config()
-        with Storage(config.database) as storage:
+        with _storage(config) as storage:
             entries = pipeline.search_entries(storage, config, " ".join(query), limit)
     if as_json:
         rows = [
@@ -716,7 +788,7 @@ def plan(obj: _Obj, as_json: bool, limit: int) -> None:
     """
     with _errors():
         config = obj.config()
-        with Storage(config.database) as storage:
+        with _storage(config) as storage:
             result = pipeline.plan(storage, config, limit=limit or None)
     if as_json:
         data = {
@@ -742,7 +814,10 @@ def plan(obj: _Obj, as_json: bool, limit: int) -> None:
         for line in result.rule_changes:
             click.echo(f"  {line}")
     else:
-        click.echo("rules unchanged since they were last applied")
+        click.echo(
+            "topic and block rules unchanged since they were last applied"
+            " (feeds may still change: authors, views, or entries stored since)"
+        )
     if not result.feeds:
         click.echo(f"no feed would change ({result.entries} entries checked)")
         return

@@ -4,22 +4,39 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import functools
 import ipaddress
 import logging
 import socket
+import ssl
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from http import HTTPStatus
 
-import aiohttp
-from aiohttp.abc import AbstractResolver, ResolveResult
-from aiohttp.resolver import ThreadedResolver
 from yarl import URL
 
 from feedhub import __version__
 from feedhub.exceptions import FetchError
 from feedhub.types import FetchRequest, FetchResult, PollingConfig
+
+# Importing aiohttp builds two default SSL contexts (aiohttp.connector), each
+# loading the system CA store: ~40 ms and ~2 MiB in every process, paid even by
+# a poll with no https source (issue 4). The store is not loaded while aiohttp
+# is imported; fetches over TLS pass their own verified context instead
+# (``_tls_context``), built on first use. Should some other code use aiohttp's
+# defaults, certificate checks fail closed, never open.
+_load_ca_store = vars(ssl.SSLContext).get("set_default_verify_paths")
+setattr(ssl.SSLContext, "set_default_verify_paths", lambda self: None)  # noqa: B010
+try:
+    import aiohttp  # noqa: E402
+    from aiohttp.abc import AbstractResolver, ResolveResult  # noqa: E402
+    from aiohttp.resolver import ThreadedResolver  # noqa: E402
+finally:
+    if _load_ca_store is None:
+        delattr(ssl.SSLContext, "set_default_verify_paths")
+    else:  # pragma: no cover - CPython defines it on the C base class
+        setattr(ssl.SSLContext, "set_default_verify_paths", _load_ca_store)  # noqa: B010
 
 logger = logging.getLogger(__name__)
 
@@ -181,6 +198,18 @@ class _GuardedResolver(AbstractResolver):
         await self._inner.close()
 
 
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """The verified TLS context of every https fetch; built once, on first use.
+
+    What aiohttp's default would be: the system CA store, hostname checks,
+    HTTP/1.1 offered by ALPN.
+    """
+    context = ssl.create_default_context()
+    context.set_alpn_protocols(("http/1.1",))
+    return context
+
+
 class Fetcher:
     """Fetch feeds over one aiohttp session; use as ``async with Fetcher(c) as f``.
 
@@ -285,8 +314,12 @@ class Fetcher:
                 if deadline.when() is None:
                     loop = asyncio.get_running_loop()
                     deadline.reschedule(loop.time() + self._config.timeout)
+                tls: ssl.SSLContext | bool = True
+                if url.scheme == "https":
+                    # loading the CA store blocks: off the event loop
+                    tls = await asyncio.to_thread(_tls_context)
                 async with session.get(
-                    url, headers=headers, allow_redirects=False
+                    url, headers=headers, allow_redirects=False, ssl=tls
                 ) as response:
                     status = response.status
                     if status not in REDIRECT_STATUSES:
