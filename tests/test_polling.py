@@ -242,6 +242,14 @@ def test_next_poll_honours_ttl_max_age_and_bounds(server, storage):
     assert 1800 <= delay[plain] < 1800 * 1.11
 
 
+def test_a_200_that_is_not_a_feed_keeps_its_http_status(server, storage):
+    url = server.static("/page.html", b"<!doctype html><html><body>hi</body></html>")
+    result = poll(storage, make_config(server, url), T0)[url]
+    assert result.status is PollStatus.ERROR and "not a feed" in (result.error or "")
+    assert result.http_status == 200
+    assert state_of(storage, url).last_http_status == 200
+
+
 def test_hints_survive_304s_and_skip_hours_are_respected(server, storage):
     # T0 is 12:00 UTC; the feed asks to skip 12:00-14:59
     body = rss(ttl=60, extra="<skipHours><hour>12</hour><hour>13</hour>"

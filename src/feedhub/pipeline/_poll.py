@@ -290,9 +290,11 @@ async def _record_failure(
     error: FetchError | ParseError,
     now: datetime,
     source: SourceConfig | None,
+    http_status: int | None = None,
 ) -> PollResult:
     polling = config.polling
-    status = error.status if isinstance(error, FetchError) else None
+    # a body that fails to parse came with a status too (a 200): keep it
+    status = error.status if isinstance(error, FetchError) else http_status
     retry = error.retry_after if isinstance(error, FetchError) else None
     wait = retry_until = None
     if retry is not None:
@@ -375,8 +377,10 @@ async def _poll_one(
 ) -> PollResult:
     topics = source.topics if source is not None else ()
     request = FetchRequest(state.fetch_url, state.etag, state.last_modified)
+    http_status: int | None = None
     try:
         result = await fetcher.fetch(request)
+        http_status = result.status
         fresh = schedule.freshness(result.headers, now)
         digest = None if result.not_modified else body_hash(result.body)
         if result.not_modified or digest == state.health.body_hash:
@@ -428,7 +432,9 @@ async def _poll_one(
                 context,
             )
     except (FetchError, ParseError) as e:
-        return await _record_failure(storage, writer, config, state, e, now, source)
+        return await _record_failure(
+            storage, writer, config, state, e, now, source, http_status
+        )
     except RecursionError as e:
         # A reaction to this document (nested deeper than the stack allows,
         # or a bug that its shape triggers): this source fails, the run goes on.
@@ -438,7 +444,9 @@ async def _poll_one(
             exc_info=e,
         )
         error = ParseError(state.fetch_url, "document nested too deeply to process")
-        return await _record_failure(storage, writer, config, state, error, now, source)
+        return await _record_failure(
+            storage, writer, config, state, error, now, source, http_status
+        )
     if prepared.warning:
         log.warning(
             "parse warning",
