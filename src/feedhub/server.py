@@ -681,25 +681,23 @@ def create_app(
             return _not_found(request)
         return _Respond(item)
 
-    async def index(request: Request) -> Response:
+    async def html_page(
+        request: Request, page: Callable[[Storage, Config, datetime], bytes]
+    ) -> Response:
         config = live.config
 
         def render() -> tuple[bytes, str, datetime, int]:
             now = clock()
-            body = pipeline.render_index(storage, config, now)
+            body = page(storage, config, now)
             return body, "text/html", now, pipeline.cache_seconds(config)
 
         return await cached_response(request, render)
+
+    async def index(request: Request) -> Response:
+        return await html_page(request, pipeline.render_index)
 
     async def authors_index(request: Request) -> Response:
-        config = live.config
-
-        def render() -> tuple[bytes, str, datetime, int]:
-            now = clock()
-            body = pipeline.render_authors_index(storage, config, now)
-            return body, "text/html", now, pipeline.cache_seconds(config)
-
-        return await cached_response(request, render)
+        return await html_page(request, pipeline.render_authors_index)
 
     async def opml(request: Request) -> Response:
         group = request.path_params.get("group", "feeds")

@@ -23,7 +23,6 @@ if TYPE_CHECKING:
         summarize,
         utcnow,
     )
-    from feedhub.pipeline._prepare import prepare_update
     from feedhub.pipeline._publishing import (
         ARCHIVE_MAX_AGE,
         EMPTY_FEED_UPDATED,
@@ -80,6 +79,7 @@ if TYPE_CHECKING:
         record_entries,
     )
     from feedhub.pipeline._workers import make_executor
+    from feedhub.prepare import prepare_update
 
 #: where each public name lives: a submodule is imported on first use (PEP 562),
 #: so ``feedhub poll`` never loads the publishers, search or planning code, and
@@ -125,7 +125,8 @@ _WHERE = {
     "poll": "_poll",
     "poll_once": "_poll",
     "pollable_sources": "_poll",
-    "prepare_update": "_prepare",
+    # outside the package, so that parse workers import only the stages
+    "prepare_update": "feedhub.prepare",
     "publish_all": "_refresh",
     "publish_changes": "_refresh",
     "purge": "_stories",
@@ -157,7 +158,9 @@ if not TYPE_CHECKING:
         module = _WHERE.get(name)
         if module is None:
             raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-        value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+        if "." not in module:
+            module = f"{__name__}.{module}"
+        value = getattr(importlib.import_module(module), name)
         # cached: later lookups (and monkeypatching in tests) see a plain attribute
         globals()[name] = value
         return value
