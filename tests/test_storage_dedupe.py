@@ -9,7 +9,7 @@ import pytest
 from sqlite_utils.db import Database
 
 from feedhub.storage import Storage
-from feedhub.storage._dedupe import entry_number
+from feedhub.storage._dedupe import BUCKET_READ, entry_number
 from feedhub.storage._schema import (
     m001_initial,
     m002_polling,
@@ -126,6 +126,20 @@ def test_near_candidates_come_back_from_the_index_most_shared_first(storage):
     assert [e.key for e in storage.near_candidates([10, 20])] == []
     assert [e.key for e in storage.near_candidates([50])] == [key(1)]
     assert storage.near_index_size() == (2, 3)
+
+
+def test_near_candidates_read_a_bounded_part_of_a_crowded_bucket(storage):
+    # 300 entries share bucket 7 (a boilerplate text, a common title band);
+    # entry 1000 shares 7 and 8 with the new entry
+    crowd = [update(n, buckets=(7,)) for n in range(1, 301)]
+    store(storage, 1, *crowd, update(1000, buckets=(7, 8)))
+    found = storage.near_candidates([7, 8], limit=500)
+    assert found[0].key == key(1000)
+    # the crowded bucket contributes its BUCKET_READ highest-numbered entries
+    assert len(found) == BUCKET_READ
+    assert {e.key for e in found[1:]} == {key(n) for n in range(300 - 62, 301)}
+    # duplicates in the query count once
+    assert [e.key for e in storage.near_candidates([8, 8], limit=5)] == [key(1000)]
 
 
 def test_purge_removes_index_rows_and_tombstones_aliases(storage):

@@ -30,6 +30,10 @@ from feedhub.types import (
     StoryRule,
 )
 
+#: most entries ``near_candidates`` reads from one bucket (those with the
+#: highest entry numbers: an arbitrary but stable choice)
+BUCKET_READ = 64
+
 #: incoming key -> (stored key, story id)
 Known = dict[str, tuple[str, str]]
 
@@ -248,8 +252,11 @@ class DedupeMixin(StorageBase):
     ) -> tuple[StoredEntry, ...]:
         """Return stored entries sharing at least one LSH bucket, most shared first.
 
-        One index seek per bucket: the cost depends on how many entries share
-        a bucket (near-duplicates, by design few), not on how many are stored.
+        At most ``BUCKET_READ`` entries are read from each bucket, so the cost
+        is bounded by the number of buckets, not by how many entries are
+        stored, even when a bucket fills up (a wire story carried by hundreds
+        of outlets, a boilerplate text posted again and again): any
+        ``BUCKET_READ`` members of such a bucket lead to its story as well.
         One query finds the candidates' heads, a second loads in full only
         those whose shingles the caller does not hold.
 
@@ -265,9 +272,16 @@ class DedupeMixin(StorageBase):
             return ()
         with self._read("near_candidates") as conn:
             heads = conn.execute(
-                "WITH near AS (SELECT entry, count(*) AS shared FROM near_buckets"
-                " WHERE bucket IN (SELECT value FROM json_each(?))"
-                " GROUP BY entry ORDER BY shared DESC, entry LIMIT ?)"
+                # per bucket, only the BUCKET_READ entries with the highest
+                # numbers: the bound is the BUCKET_READ-th number, one index
+                # seek and a short walk away, then a range of the primary key
+                "WITH near AS (SELECT nb.entry, count(*) AS shared"
+                " FROM (SELECT DISTINCT value FROM json_each(?)) AS b"
+                " JOIN near_buckets AS nb ON nb.bucket = b.value"
+                " AND nb.entry >= coalesce((SELECT entry FROM near_buckets"
+                " WHERE bucket = b.value ORDER BY entry DESC LIMIT 1 OFFSET ?),"
+                " -9223372036854775808)"
+                " GROUP BY nb.entry ORDER BY shared DESC, nb.entry LIMIT ?)"
                 " SELECT e.key, e.source_id, e.original_id, e.link, e.title,"
                 " e.published, e.updated, e.canonical_link, e.content_hash,"
                 " e.story_id, e.first_seen_at, e.last_changed_at"
@@ -277,7 +291,7 @@ class DedupeMixin(StorageBase):
                 " ON e.key >= printf('%016x', near.entry)"
                 " AND e.key < printf('%016x', near.entry) || 'g'"
                 " ORDER BY near.shared DESC, near.entry, e.key",
-                (json.dumps(list(buckets)), limit),
+                (json.dumps(list(buckets)), BUCKET_READ - 1, limit),
             ).fetchall()
             wanted = [
                 str(row[0]) for row in heads if (str(row[0]), str(row[8])) not in cached
