@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
+from yaml.nodes import MappingNode, SequenceNode
 
 from feedhub.config import (
     config_fingerprint,
@@ -18,6 +20,7 @@ from feedhub.config import (
     parse_duration,
     parse_size,
 )
+from feedhub.config._reader import compose
 from feedhub.curate import compile_rules, match_topics
 from feedhub.exceptions import ConfigError, FeedhubError
 from feedhub.types import (
@@ -796,3 +799,37 @@ def test_a_lookaround_is_refused_at_load_with_file_line_and_key(tmp_path):
     text = str(info.value)
     assert f"{path}:3: block[0].title.regex: lookarounds" in text, text
     assert "match the neighbour itself" in text
+
+
+def _tree(node: Any) -> Any:
+    """A composed node as plain data: tag, line, column and value."""
+    if isinstance(node, MappingNode):
+        value: Any = [(_tree(k), _tree(v)) for k, v in node.value]
+    elif isinstance(node, SequenceNode):
+        value = [_tree(v) for v in node.value]
+    else:
+        value = node.value
+    return (node.tag, node.start_mark.line, node.start_mark.column, value)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [ROOT / "feeds.yaml", ROOT / "contrib" / "feeds.yaml"]
+    + sorted((ROOT / "tests" / "data" / "rules").glob("*.yaml")),
+    ids=lambda p: p.name,
+)
+def test_libyaml_and_python_parsers_compose_the_same_tree(path: Path) -> None:
+    text = path.read_text()
+    assert "CSafeLoader" in dir(yaml), "PyYAML without libyaml: the fast path is off"
+    fast = compose(text, str(path))
+    slow = compose(text, str(path), editing=True)
+    assert _tree(fast) == _tree(slow)
+
+
+def test_an_alias_is_refused_by_the_python_parser_message_when_libyaml_is_used(
+    tmp_path: Path,
+) -> None:
+    text = "sources:\n  - &a {url: 'https://a.example/feed'}\n  - *a\n"
+    with pytest.raises(ConfigError, match=r"aliases \(\*a\) are not supported") as info:
+        compose(text, "feeds.yaml")
+    assert info.value.line == 3

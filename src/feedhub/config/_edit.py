@@ -130,7 +130,7 @@ def add_to_text(
         ConfigError: ``text`` is invalid, or the sections have a shape this
             cannot extend (the message shows the lines to add by hand).
     """
-    root = compose(text, path)
+    root = compose(text, path, editing=True)
     if text and not text.endswith("\n"):
         text += "\n"
     edits: list[_Edit] = []
