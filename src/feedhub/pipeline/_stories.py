@@ -276,8 +276,10 @@ def apply_prefer(storage: Storage, config: Config) -> bool:
     Returns:
         True when the preference changed (every story was re-ranked).
     """
-    ids = {state.url: state.id for state in storage.get_sources()}
-    wanted = [ids[url] for url in config.dedupe.prefer if url in ids]
+    wanted: list[int] = []
+    if config.dedupe.prefer:  # most configs prefer none: no sources to load
+        ids = {state.url: state.id for state in storage.get_sources()}
+        wanted = [ids[url] for url in config.dedupe.prefer if url in ids]
     return storage.set_preferred_sources(wanted)
 
 
