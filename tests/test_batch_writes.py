@@ -248,3 +248,30 @@ def test_grouped_poll_stores_what_one_commit_per_source_stores(
     single = poll_many(tmp_path, "single.sqlite", monkeypatch, 1)
     assert len(grouped) >= 12 * 3
     assert grouped == single
+
+
+def test_a_unit_cancelled_before_it_starts_is_skipped(db: Any) -> None:
+    storage, path = db
+    gate = threading.Event()
+
+    async def main() -> tuple[bool, str]:
+        writer = _Writer(storage, seconds=600)
+        try:
+            first = asyncio.ensure_future(writer.call(gate.wait))
+            await asyncio.sleep(0)  # the writer thread now waits in unit one
+            skipped = asyncio.ensure_future(
+                writer.call(lambda: storage.set_meta("skipped", "v"))
+            )
+            kept = asyncio.ensure_future(writer.call(lambda: "kept"))
+            await asyncio.sleep(0)
+            skipped.cancel()
+            gate.set()
+            await first
+            result = await kept
+        finally:
+            writer.close()
+        return skipped.cancelled(), result
+
+    cancelled, result = asyncio.run(main())
+    assert cancelled and result == "kept"
+    assert committed_meta(path, "skipped") is None
