@@ -259,3 +259,31 @@ def test_candidate_lookup_is_an_index_search_not_a_scan(storage):
             )
         )
         assert "USING INDEX entries_source_link" in link_plan
+
+
+def test_near_candidates_say_which_came_through_a_text_bucket(storage):
+    # the new entry's buckets: 10, 20 text (body, lead), 30 title
+    store(
+        storage,
+        1,
+        update(1, buckets=(10, 99)),  # shares a text bucket
+        update(2, buckets=(30,)),  # shares the title bucket only
+        update(3, buckets=(20, 30)),  # both
+    )
+    seen: dict[str, bool] = {}
+
+    def keep(head, by_text):
+        seen[head.key] = by_text
+        return head.key != key(2)
+
+    found = storage.near_candidates([10, 20, 30], text=2, keep=keep)
+    assert seen == {key(1): True, key(2): False, key(3): True}
+    assert [e.key for e in found] == [key(3), key(1)]
+    # refused heads leave room: the limit counts kept candidates
+    assert [e.key for e in storage.near_candidates([10, 20, 30], 1, keep=keep)] == [
+        key(3)
+    ]
+    # without ``text`` every bucket is a text bucket
+    seen.clear()
+    storage.near_candidates([10, 20, 30], keep=keep)
+    assert set(seen.values()) == {True}

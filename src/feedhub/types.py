@@ -589,6 +589,9 @@ class Fingerprint:
     #: bytes), computed with the buckets in the parse worker so the writer
     #: scores near-duplicates without shingling again; b"" when not computed
     shingles: bytes = field(default=b"", compare=False, repr=False)
+    #: how many of the leading ``buckets`` are text (body and lead) bands, the
+    #: rest being title buckets; None: not told, every bucket counts as text
+    text: int | None = field(default=None, compare=False, repr=False)
 
 
 # --------------------------------------------------------------------------

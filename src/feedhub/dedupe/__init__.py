@@ -14,6 +14,7 @@ from feedhub.dedupe._assign import (
     decide,
     remember,
     similarity,
+    title_filter,
 )
 from feedhub.dedupe._identity import (
     TRACKING_PARAMS,
@@ -53,6 +54,7 @@ __all__ = [
     "plain_text",
     "remember",
     "similarity",
+    "title_filter",
     "title_similarity",
     "unamp",
 ]

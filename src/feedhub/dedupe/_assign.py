@@ -7,7 +7,7 @@ bucket) from storage; this module scores them and says why.
 from __future__ import annotations
 
 from array import array
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -28,6 +28,7 @@ __all__ = [
     "decide",
     "remember",
     "similarity",
+    "title_filter",
 ]
 
 #: most stored copies whose shingles a ``choose_story`` cache keeps: a first
@@ -201,6 +202,35 @@ def choose_story(
     return candidate, StoryMatch(
         match.rule, match.score, matched_key=candidate.key, detail=match.detail
     )
+
+
+def title_filter(
+    entry: EntryData, config: DedupeConfig
+) -> Callable[[StoredEntry, bool], bool]:
+    """Say which near-duplicate candidates of ``entry`` are worth scoring,
+    before their text is loaded (``Storage.near_candidates``'s ``keep``).
+
+    A candidate sharing a text (body or lead) bucket is. One found through
+    title buckets only can merge only by a title rule, which needs title
+    similarity of at least ``title_threshold`` (1.0 for short texts), so
+    below that it is left out: titles with a few words in common (a
+    headline template, "Why ... matters for ...") fill title buckets with
+    thousands of unrelated entries, and loading and shingling their texts
+    cost a first poll most of its dedupe time. (A pair of similar texts
+    whose text buckets all differ is missed, as LSH misses it anyway.)
+    """
+    mine = title_words(entry.title)
+    need = min(config.title_threshold, 1.0)
+
+    def keep(head: StoredEntry, by_text: bool) -> bool:
+        if by_text:
+            return True
+        theirs = title_words(head.data.title)
+        if not mine or not theirs:
+            return False
+        return len(mine & theirs) / len(mine | theirs) >= need
+
+    return keep
 
 
 def remember(

@@ -200,12 +200,16 @@ def _story_for(
         # Only copies from other sources: a source does not syndicate itself,
         # and its entries often share a template (podcast notes, release
         # announcements) that would look like near-duplicate text.
-        candidates = [
-            entry
-            for entry in storage.near_candidates(buckets, cached=cache)
-            if entry.source_id != source_id
-        ]
         assert update.fingerprint is not None  # buckets come from it
+        worth = dedupe.title_filter(update.data, dd)
+        candidates = storage.near_candidates(
+            buckets,
+            cached=cache,
+            text=update.fingerprint.text,
+            keep=lambda head, by_text: (
+                head.source_id != source_id and worth(head, by_text)
+            ),
+        )
         found = dedupe.choose_story(
             update.data,
             now,

@@ -6,7 +6,7 @@ import hashlib
 import json
 import sqlite3
 import struct
-from collections.abc import Container, Iterable, Sequence
+from collections.abc import Callable, Container, Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime
 
@@ -249,6 +249,8 @@ class DedupeMixin(StorageBase):
         limit: int = 10,
         *,
         cached: Container[tuple[str, str]] = (),
+        text: int | None = None,
+        keep: Callable[[StoredEntry, bool], bool] | None = None,
     ) -> tuple[StoredEntry, ...]:
         """Return stored entries sharing at least one LSH bucket, most shared first.
 
@@ -267,34 +269,57 @@ class DedupeMixin(StorageBase):
                 caller holds (``dedupe.choose_story``'s cache): those come
                 with title, dates and identity only (no summary, content,
                 authors, categories, enclosures or memberships).
+            text: how many of the leading ``buckets`` are text buckets
+                (``Fingerprint.text``); None: all are.
+            keep: called with each candidate's head (as for ``cached``) and
+                whether it shares a text bucket, before any text is loaded;
+                candidates it refuses are left out. Up to three times
+                ``limit`` heads are looked at, so that refused ones leave
+                room for others.
         """
         if not buckets:
             return ()
+        firsts = len(buckets) if text is None else text
         with self._read("near_candidates") as conn:
-            heads = conn.execute(
+            rows = conn.execute(
                 # per bucket, only the BUCKET_READ entries with the highest
                 # numbers: the bound is the BUCKET_READ-th number, one index
                 # seek and a short walk away, then a range of the primary key
-                "WITH near AS (SELECT nb.entry, count(*) AS shared"
-                " FROM (SELECT DISTINCT value FROM json_each(?)) AS b"
-                " JOIN near_buckets AS nb ON nb.bucket = b.value"
+                "WITH b AS (SELECT value AS bucket, min(key) < ? AS text"
+                " FROM json_each(?) GROUP BY value),"
+                " near AS (SELECT nb.entry, count(*) AS shared,"
+                " max(b.text) AS by_text FROM b"
+                " JOIN near_buckets AS nb ON nb.bucket = b.bucket"
                 " AND nb.entry >= coalesce((SELECT entry FROM near_buckets"
-                " WHERE bucket = b.value ORDER BY entry DESC LIMIT 1 OFFSET ?),"
+                " WHERE bucket = b.bucket ORDER BY entry DESC LIMIT 1 OFFSET ?),"
                 " -9223372036854775808)"
                 " GROUP BY nb.entry ORDER BY shared DESC, nb.entry LIMIT ?)"
                 " SELECT e.key, e.source_id, e.original_id, e.link, e.title,"
                 " e.published, e.updated, e.canonical_link, e.content_hash,"
-                " e.story_id, e.first_seen_at, e.last_changed_at"
+                " e.story_id, e.first_seen_at, e.last_changed_at, near.by_text"
                 " FROM near JOIN entries AS e"
                 # the entries whose key starts with the entry number's 16 hex
                 # digits (see entry_number): a range of the primary key
                 " ON e.key >= printf('%016x', near.entry)"
                 " AND e.key < printf('%016x', near.entry) || 'g'"
                 " ORDER BY near.shared DESC, near.entry, e.key",
-                (json.dumps(list(buckets)), BUCKET_READ - 1, limit),
+                (
+                    firsts,
+                    json.dumps(list(buckets)),
+                    BUCKET_READ - 1,
+                    limit if keep is None else 3 * limit,
+                ),
             ).fetchall()
+            heads = [(row, _head(row)) for row in rows]
+            if keep is not None:
+                heads = [
+                    (row, head) for row, head in heads if keep(head, bool(row[12]))
+                ]
+            heads = heads[:limit]
             wanted = [
-                str(row[0]) for row in heads if (str(row[0]), str(row[8])) not in cached
+                str(row[0])
+                for row, _ in heads
+                if (str(row[0]), str(row[8])) not in cached
             ]
             full = (
                 {
@@ -308,7 +333,7 @@ class DedupeMixin(StorageBase):
                 if wanted
                 else {}
             )
-        return tuple(full.get(str(row[0])) or _head(row) for row in heads)
+        return tuple(full.get(str(row[0])) or head for row, head in heads)
 
     def purge_entries(self, keys: Sequence[str], now: datetime) -> int:
         """Delete entries, leaving tombstones so that they are never ingested again.
