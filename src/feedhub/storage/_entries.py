@@ -69,8 +69,10 @@ def replace_memberships(
     new_topics = normalize_topics(topics)
     new_authors = normalize_authors(authors)
     changed = False
+    # a key absent from ``current_*`` has no rows to delete (a new entry)
     if new_topics != current_topics.get(key, []):
-        conn.execute("DELETE FROM entry_topics WHERE entry_key = ?", (key,))
+        if key in current_topics:
+            conn.execute("DELETE FROM entry_topics WHERE entry_key = ?", (key,))
         conn.executemany(
             "INSERT INTO entry_topics (entry_key, position, topic, reason)"
             " VALUES (?, ?, ?, ?)",
@@ -79,7 +81,8 @@ def replace_memberships(
         current_topics[key] = new_topics
         changed = True
     if new_authors != current_authors.get(key, []):
-        conn.execute("DELETE FROM entry_authors WHERE entry_key = ?", (key,))
+        if key in current_authors:
+            conn.execute("DELETE FROM entry_authors WHERE entry_key = ?", (key,))
         conn.executemany(
             "INSERT INTO entry_authors (entry_key, position, slug, name)"
             " VALUES (?, ?, ?, ?)",
