@@ -145,9 +145,9 @@ def test_readers_never_wait_on_the_writer(tmp_path):
     log = tmp_path / "feedhub.log"
     with crashkit.serve(Feeds(FEEDS)) as feeds:
         port = crashkit.free_port()
-        # workers: 2 parses in other processes, as the default (one per core)
-        # does on this 2-core machine: the server's threads do not compete
-        # with parsing for this process's GIL
+        # workers: 2 parses in two other processes (the default, one per core
+        # but one, would start one here): the server's threads do not
+        # compete with parsing for this process's GIL
         config = crashkit.write_config(tmp_path / "feeds.yaml", feeds, port, workers=2)
         process = crashkit.start(config, log)
         base = f"http://127.0.0.1:{port}/"

@@ -874,6 +874,10 @@ PUBLIC_CALLS: dict[str, Callable[[Storage], object]] = {
     "unarchived_stories": lambda s: s.unarchived_stories(
         FeedKind.TOPIC, "ai", "topics/ai", 10
     ),
+    "unarchived_story_ids": lambda s: s.unarchived_story_ids(
+        FeedKind.ALL, "", "all", 10, oldest_first=True
+    ),
+    "stories_by_id": lambda s: s.stories_by_id(["s"]),
     "count_unarchived": lambda s: s.count_unarchived(FeedKind.ALL, "", "all"),
     "newest_headlines": lambda s: s.newest_headlines(FeedKind.AUTHOR),
     "archive_page_count": lambda s: s.archive_page_count("all"),

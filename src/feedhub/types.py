@@ -51,7 +51,8 @@ class PollingConfig:
     allow_private_networks: bool | tuple[str, ...] = False
     #: User-Agent header; None means feedhub's default
     user_agent: str | None = None
-    #: worker processes for parsing; 0 means one per core, 1 means serial
+    #: worker processes for parsing; 0 means one per core but one (the main
+    #: process fetches and writes), 1 means serial
     workers: int = 0
     #: minimum seconds between the starts of two requests to one host
     per_host_delay: float = 0.5

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import hashlib
 import logging
@@ -477,6 +478,9 @@ async def _poll_one(
         return await _record_failure(
             storage, writer, config, state, error, now, source, http_status
         )
+    # parsed: the body is not needed any more, and the source may now wait a
+    # while for the writer (issue 4: ~100 KB less per source waiting)
+    result = dataclasses.replace(result, body=b"")
     if prepared.warning:
         log.warning(
             "parse warning",
@@ -555,7 +559,6 @@ async def poll(
     if not states:
         return ()
     rules = curate.compile_rules(config.topics, config.block)
-    limit = asyncio.Semaphore(max(1, config.polling.concurrency))
     results: list[PollResult] = []
     # once per run: a lookup per source would make a run O(sources²)
     configured = _source_configs(config)
@@ -564,35 +567,45 @@ async def poll(
         fetcher = _TimedFetcher(fetcher, recorder)
 
     async def one(state: SourceState) -> None:
-        async with limit:
-            if stop is not None and stop.is_set():
-                return
-            started = time.monotonic()
+        started = time.monotonic()
+        if recorder is not None:
+            recorder.poll_started()
+        result: PollResult | None = None
+        try:
+            result = await _poll_one(
+                storage,
+                writer,
+                config,
+                fetcher,
+                state,
+                rules,
+                now,
+                executor,
+                configured.get(state.url),
+            )
+        finally:
+            seconds = time.monotonic() - started
             if recorder is not None:
-                recorder.poll_started()
-            result: PollResult | None = None
-            try:
-                result = await _poll_one(
-                    storage,
-                    writer,
-                    config,
-                    fetcher,
-                    state,
-                    rules,
-                    now,
-                    executor,
-                    configured.get(state.url),
-                )
-            finally:
-                seconds = time.monotonic() - started
-                if recorder is not None:
-                    recorder.poll_finished(result, seconds)
+                recorder.poll_finished(result, seconds)
         _log_poll(state, result, seconds)
         results.append(result)
         if on_result is not None:
             on_result(result)
 
-    tasks = [asyncio.create_task(one(state)) for state in states]
+    # ``concurrency`` runners taking the sources in order, rather than one
+    # task per source waiting on a semaphore: the same sources in flight in
+    # the same order, without a pending task per source (~1.5 KiB each, so
+    # ~15 MiB at ten thousand sources; issue 4)
+    pending = iter(states)
+
+    async def runner() -> None:
+        for state in pending:
+            if stop is not None and stop.is_set():
+                return
+            await one(state)
+
+    runners = min(len(states), max(1, config.polling.concurrency))
+    tasks = [asyncio.create_task(runner()) for _ in range(runners)]
     watcher = asyncio.create_task(_cancel_on_stop(stop, tasks))
     try:
         await asyncio.gather(*tasks, return_exceptions=False)

@@ -8,7 +8,7 @@ import logging
 import os
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta
 
 from feedhub import __version__, publish
@@ -35,9 +35,19 @@ from feedhub.pipeline._publishing import (
     render_opml,
 )
 from feedhub.storage import Storage
-from feedhub.types import Config, FeedDocument, FeedKind, FeedRef, SourceInfo
+from feedhub.types import (
+    Config,
+    FeedDocument,
+    FeedKind,
+    FeedRef,
+    SourceInfo,
+    StoredEntry,
+)
 
 log = logging.getLogger("feedhub.pipeline")  # one logger name for the package
+
+#: a story: its representative and its other copies
+Story = tuple[StoredEntry, tuple[StoredEntry, ...]]
 
 
 def _ref_for_key(
@@ -79,14 +89,11 @@ def _freeze(
     count = storage.count_unarchived(ref.kind, ref.slug, key)
     while count >= keep + size:
         pages = min((count - keep) // size, _FREEZE_BATCH)
-        stories = storage.unarchived_stories(
+        story_ids = storage.unarchived_story_ids(
             ref.kind, ref.slug, key, pages * size, oldest_first=True
         )
         done = 0
-        for start in range(0, pages * size, size):
-            chunk = stories[start : start + size]
-            if len(chunk) < size:
-                break
+        for chunk in _full_pages(storage, story_ids, size):
             # like every feed document, a page lists its newest entry first
             entries = publish.published_entries(tuple(reversed(chunk)), source)
             storage.freeze_archive_page(
@@ -106,6 +113,29 @@ def _freeze(
         frozen += done
         count = storage.count_unarchived(ref.kind, ref.slug, key)
     return frozen
+
+
+def _full_pages(
+    storage: Storage, story_ids: Sequence[str], size: int
+) -> Iterator[list[Story]]:
+    """The stories of ``story_ids`` cut into pages of ``size``, in order, loaded
+    one page's worth at a time; a last page short of ``size`` is not given.
+
+    A first pass over a big feed freezes hundreds of pages: loading a whole
+    batch of them at once held ~30 MiB of stories (issue 4, peak memory).
+    A listed story that cannot be loaded (gone since it was listed, or every
+    copy hidden) is skipped and the page filled from the next ones, as
+    slicing the whole loaded batch did, so the pages are the same.
+    """
+    page: list[Story] = []
+    start = 0
+    while start < len(story_ids):
+        wanted = size - len(page)
+        page.extend(storage.stories_by_id(story_ids[start : start + wanted]))
+        start += wanted
+        if len(page) == size:
+            yield page
+            page = []
 
 
 def _retract(storage: Storage, ref: FeedRef, cur: _Current, now: datetime) -> int:

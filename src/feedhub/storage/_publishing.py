@@ -28,6 +28,19 @@ _NOT_ARCHIVED = (
 )
 
 
+def _unarchived_query(
+    kind: FeedKind, slug: str, feed: str, limit: int, oldest_first: bool
+) -> tuple[str, dict[str, object]]:
+    """The SQL and parameters listing a feed's unarchived story ids, in order."""
+    order = "ASC" if oldest_first else "DESC"
+    sql = (
+        _UNARCHIVED[FeedKind(kind)]
+        + _NOT_ARCHIVED
+        + f" ORDER BY s.sort_at {order}, s.rep_key {order} LIMIT :limit"
+    )
+    return sql, {"slug": slug, "feed": feed, "limit": max(0, limit)}
+
+
 class PublishingMixin(StorageBase):
     """What the publish pass reads and records besides entries and stories."""
 
@@ -93,15 +106,39 @@ class PublishingMixin(StorageBase):
         Returns:
             ``(representative, other copies oldest first)`` per story.
         """
-        order = "ASC" if oldest_first else "DESC"
-        sql = (
-            _UNARCHIVED[FeedKind(kind)]
-            + _NOT_ARCHIVED
-            + f" ORDER BY s.sort_at {order}, s.rep_key {order} LIMIT :limit"
-        )
-        params = {"slug": slug, "feed": feed, "limit": max(0, limit)}
+        sql, params = _unarchived_query(kind, slug, feed, limit, oldest_first)
         with self._read("unarchived_stories") as conn:
             story_ids = [str(row[0]) for row in conn.execute(sql, params)]
+            return tuple(group_stories(conn, story_ids))
+
+    def unarchived_story_ids(
+        self,
+        kind: FeedKind,
+        slug: str,
+        feed: str,
+        limit: int,
+        *,
+        oldest_first: bool = False,
+    ) -> tuple[str, ...]:
+        """The ids ``unarchived_stories`` would load, in its order, and only them.
+
+        A first publish pass freezes hundreds of archive pages: listing their
+        ids, then loading one page's stories at a time (``stories_by_id``),
+        keeps one page in memory instead of a whole batch (issue 4).
+        """
+        sql, params = _unarchived_query(kind, slug, feed, limit, oldest_first)
+        with self._read("unarchived_story_ids") as conn:
+            return tuple(str(row[0]) for row in conn.execute(sql, params))
+
+    def stories_by_id(self, story_ids: Sequence[str]) -> tuple[Story, ...]:
+        """Load stories with all their copies, in the order of ``story_ids``.
+
+        Returns:
+            ``(representative, other copies oldest first)`` per story; a story
+            whose copies are all hidden is left out, as ``unarchived_stories``
+            leaves it out.
+        """
+        with self._read("stories_by_id") as conn:
             return tuple(group_stories(conn, story_ids))
 
     def count_unarchived(self, kind: FeedKind, slug: str, feed: str) -> int:
