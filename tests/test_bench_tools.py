@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from bench import row6, servers
 
@@ -41,3 +44,52 @@ def test_large_uncached_stores_are_skipped_with_a_note(tmp_path: Path) -> None:
     assert got == [] and logged == []
     assert len(notes) == 1 and "--row6-sizes 2000000" in notes[0]
     assert not list(tmp_path.iterdir())  # nothing built
+
+
+def _rows(path: Path) -> dict[str, list[tuple[object, ...]]]:
+    """Every table's rows, sorted; search rows by entry, not by docid."""
+    conn = sqlite3.connect(path)
+    try:
+        names = [
+            str(row[0])
+            for row in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'"
+                " AND name NOT LIKE 'entry_search%'"
+                " AND name NOT IN ('search_docs', 'counters', '_sqlite_migrations')"
+            )
+        ]
+        out = {name: sorted(conn.execute(f'SELECT * FROM "{name}"')) for name in names}
+        out["search_docs"] = sorted(conn.execute("SELECT entry_key FROM search_docs"))
+        for word in ("the", "of", "market", "author"):
+            out[f"search {word}"] = sorted(
+                conn.execute(
+                    "SELECT d.entry_key FROM entry_search AS s"
+                    " JOIN search_docs AS d ON d.docid = s.rowid"
+                    " WHERE entry_search MATCH ?",
+                    (word,),
+                )
+            )
+        return out
+    finally:
+        conn.close()
+
+
+def test_copied_store_holds_the_rows_record_poll_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # small: 50 sources, texts repeating every 400 entries, copies 51 apart
+    for name, value in (("SOURCES", 50), ("ROUND", 200), ("TEXTS", 400)):
+        monkeypatch.setattr(row6, name, value)
+    monkeypatch.setattr(row6, "COPY_LAG", 51)
+    logged: list[str] = []
+    (tmp_path / "a").mkdir()
+    copied = row6.build_store(tmp_path / "a", 1000, logged.append)
+    assert any("from the one of 400" in line for line in logged)
+    (tmp_path / "b").mkdir()
+    written = tmp_path / "b" / "store.db"
+    row6._write(written, 0, 1000, logged.append, 0.0)
+    got, want = _rows(copied), _rows(written)
+    assert len(want["entries"]) == 1000 and len(want["stories"]) < 1000
+    assert len(want["near_buckets"]) > 1000 and want["search the"]
+    for table, expected in want.items():
+        assert got[table] == expected, table
