@@ -11,6 +11,7 @@ touched: curly quotes, typos and markup of the kept blocks stay byte for byte.
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 from collections.abc import Iterable, Sequence
@@ -128,10 +129,11 @@ class _Node:
 
     def text(self) -> str:
         if self.tag is None:
-            return html.unescape(self.raw)
+            # most lines have no reference: skip unescape's call
+            return html.unescape(self.raw) if "&" in self.raw else self.raw
         if self.tag == "br":
             return "\n"
-        return "".join(child.text() for child in self.children if not child.removed)
+        return "".join([child.text() for child in self.children if not child.removed])
 
 
 class _Builder(HTMLParser):
@@ -186,7 +188,8 @@ class _Builder(HTMLParser):
 # attribute values and text are escaped; every "&" starts a complete reference;
 # no comments, no self-closing syntax, no script or style (whose text
 # html.parser reads verbatim). Anything else takes html.parser's path.
-_TOKEN = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9]*)(?:[\t\n\r\f ][^<>]*)?>|[^<>]+")
+#: a tag (as written, "/" if an end tag, its name) or a run of text
+_TOKEN = re.compile(r"(<(/?)([a-zA-Z][a-zA-Z0-9]*)(?:[\t\n\r\f ][^<>]*)?>)|([^<>]+)")
 _BARE_AMP = re.compile(r"&(?![a-zA-Z][a-zA-Z0-9]*;|#[0-9]+;|#[xX][0-9a-fA-F]+;)")
 _RAW_TEXT = re.compile(r"<(?:script|style)\b", re.IGNORECASE)
 
@@ -203,17 +206,19 @@ def _fast_tree(content: str) -> _Node | None:
         return None
     root = _Node("#root", "")
     current = root
-    pos = 0
-    for m in _TOKEN.finditer(content):
-        if m.start() != pos:
-            return None  # a "<" or ">" outside a regular tag
-        pos = m.end()
-        name = m.group(2)
-        if name is None:
-            for line in m.group().splitlines(keepends=True):
+    tags = 0
+    # findall, not finditer: no match objects. Text runs hold no "<" or ">"
+    # and each tag exactly one of each, so the tokens cover the whole content
+    # (no "<" or ">" outside a regular tag) exactly when both counts are the
+    # number of tags (checked at the end).
+    for raw, end, name, text in _TOKEN.findall(content):
+        if text:
+            for line in text.splitlines(keepends=True):
                 node = _Node(None, line, current)
                 current.children.append(node)
-        elif m.group(1):
+            continue
+        tags += 1
+        if end:
             tag = name.lower()
             found: _Node | None = current
             while found is not None and found.tag != tag:
@@ -222,7 +227,6 @@ def _fast_tree(content: str) -> _Node | None:
                 found.end = f"</{tag}>"
                 current = found.parent or root
         else:
-            raw = m.group()
             if raw.endswith("/>"):
                 return None  # html.parser reports these apart (startendtag)
             tag = name.lower()
@@ -230,7 +234,9 @@ def _fast_tree(content: str) -> _Node | None:
             current.children.append(node)
             if tag not in _VOID:
                 current = node
-    return root if pos == len(content) else None
+    if content.count("<") != tags or content.count(">") != tags:
+        return None  # a "<" or ">" outside a regular tag
+    return root
 
 
 def _serialize(node: _Node) -> str:
@@ -280,7 +286,7 @@ def _blocks(node: _Node) -> list[list[_Node]]:
 
 
 def _block_text(block: Sequence[_Node]) -> str:
-    return " ".join("".join(node.text() for node in block).split())
+    return " ".join("".join([node.text() for node in block]).split())
 
 
 def _is_heading(block: Sequence[_Node]) -> bool:
@@ -344,6 +350,7 @@ def _clean_html(content: str, rules: Sequence[_Rule]) -> tuple[str, tuple[str, .
         builder.close()
         root = builder.root
     blocks = _blocks(root)
+    either = _any_rule(tuple(rules))
     bio: list[str] = []
     changed = False
     in_bio = False
@@ -356,7 +363,9 @@ def _clean_html(content: str, rules: Sequence[_Rule]) -> tuple[str, tuple[str, .
                 for node in block:
                     node.removed = True
             continue
-        rule = next((r for r in rules if r.pattern.fullmatch(text)), None)
+        rule = None
+        if either is None or either.fullmatch(text) is not None:
+            rule = next((r for r in rules if r.pattern.fullmatch(text)), None)
         if rule is None:
             if in_bio and _is_heading(block):
                 in_bio = False
@@ -378,6 +387,30 @@ def _clean_html(content: str, rules: Sequence[_Rule]) -> tuple[str, tuple[str, .
     _prune(root)
     cleaned = _serialize(root).strip()
     return cleaned, tuple(bio)
+
+
+#: what may make alternatives of one pattern behave differently: numbered
+#: backreferences (their numbers shift) and conditionals on a group
+_NUMBERED = re.compile(r"\\[1-9]|\(\?\(")
+
+
+@functools.lru_cache(maxsize=16)
+def _any_rule(rules: tuple[_Rule, ...]) -> re.Pattern[str] | None:
+    """One pattern that fully matches a text when any rule's pattern does.
+
+    A block that no rule matches (nearly all of them) then costs one match
+    instead of one per rule. None when the rules cannot be joined safely.
+    """
+    if not rules or any(_NUMBERED.search(r.pattern.pattern) for r in rules):
+        return None
+    flags = {r.pattern.flags for r in rules}
+    if len(flags) != 1:
+        return None
+    joined = "|".join(f"(?:{r.pattern.pattern})" for r in rules)
+    try:
+        return re.compile(joined, flags.pop())
+    except re.error:
+        return None  # e.g. a name given to groups of two rules
 
 
 def _with_bio(authors: tuple[Author, ...], bio: Sequence[str]) -> tuple[Author, ...]:

@@ -6,7 +6,14 @@ import html
 import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import (
+    SplitResult,
+    urljoin,
+    urlsplit,
+    urlunsplit,
+    uses_netloc,
+    uses_relative,
+)
 
 import nh3
 
@@ -320,10 +327,26 @@ def _link(url: str | None, base: str) -> str | None:
     return _absolute(url, base, _LINK_SCHEMES)
 
 
+# The common absolute link, which cleaning and joining leave as it is: a
+# lower-case http(s) scheme, a plain host (no user, no IPv6 brackets: nothing
+# urlsplit checks or rejects) and an optional port, a path without ";"
+# (params, which urljoin may drop) and a query and fragment that are not
+# empty (urlunsplit drops an empty "?" or "#"), all printable ASCII (no
+# whitespace or control to remove).
+_PLAIN_URL = re.compile(
+    r"(https?)://[A-Za-z0-9.-]+(?::[0-9]*)?"
+    r"(?:/[!\"$-:<->@-~]*)?(?:\?[!\"$-~]+)?(?:#[!-~]+)?"
+)
+
+
 def _absolute(url: str | None, base: str | None, schemes: frozenset[str]) -> str | None:
     """``url`` made absolute against ``base``; None unless its scheme is allowed."""
     if not url:
         return None
+    if url.isascii() and (plain := _PLAIN_URL.fullmatch(url)) and plain[1] in schemes:
+        # what the steps below return for it: nothing to clean, and
+        # urljoin(base, url) == url for an absolute http(s) URL in this form
+        return url
     # Whitespace and controls inside URLs are never meaningful (WHATWG URL
     # strips tab and newline), and they hide "java\tscript:".
     cleaned = _SPACE_RE.sub("", _clean(url))
@@ -334,8 +357,9 @@ def _absolute(url: str | None, base: str | None, schemes: frozenset[str]) -> str
         # urljoin(base, "https://") returns base; an empty authority is no URL.
         if own.scheme.lower() in _LINK_SCHEMES and not own.netloc:
             return None
-        absolute = urljoin(base, cleaned) if base else cleaned
-        parts = urlsplit(absolute)
+        absolute = _join(base, cleaned, own) if base else cleaned
+        # urlsplit is deterministic: an unchanged URL splits as before
+        parts = own if absolute == cleaned else urlsplit(absolute)
     except ValueError:  # e.g. "http://[::1" (invalid IPv6 literal)
         return None
     if parts.scheme.lower() not in schemes:
@@ -343,6 +367,25 @@ def _absolute(url: str | None, base: str | None, schemes: frozenset[str]) -> str
     if parts.scheme.lower() != "mailto" and not parts.netloc:
         return None
     return absolute
+
+
+def _join(base: str, url: str, own: SplitResult) -> str:
+    """``urljoin(base, url)``, where ``own`` is ``urlsplit(url)``.
+
+    Most links are absolute: for those, this is what ``urljoin`` computes,
+    without parsing ``url`` a second time (``urlsplit`` caches base URLs, which
+    repeat, but not links, which do not). Anything else goes to ``urljoin``.
+    """
+    scheme = own.scheme
+    if not (scheme and own.netloc):
+        return urljoin(base, url)
+    if scheme != urlsplit(base).scheme or scheme not in uses_relative:
+        return url
+    if scheme in uses_netloc and ";" not in own.path:
+        # urljoin: urlunparse(urlparse(url)), and with no ";" in the path
+        # there are no params: urlunsplit(urlsplit(url))
+        return urlunsplit(own)
+    return urljoin(base, url)
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -367,4 +410,19 @@ def _one_line(value: str | None) -> str:
 
 def _clean(value: str) -> str:
     """Remove characters XML 1.0 forbids; CRLF and CR become LF."""
-    return _FORBIDDEN_RE.sub("", value.replace("\r\n", "\n").replace("\r", "\n"))
+    if "\r" in value:
+        value = value.replace("\r\n", "\n").replace("\r", "\n")
+    # Most text has none of them, and a byte translation tells so at a
+    # fraction of the regex's cost: every forbidden character's UTF-8 form
+    # has a byte outside _HARMLESS (the byte itself for ASCII, the lead byte
+    # 0xC2 for C1 controls, 0xED for surrogates, 0xEF for U+FFFE/U+FFFF).
+    if not value.encode("utf-8", "surrogatepass").translate(None, _HARMLESS):
+        return value
+    return _FORBIDDEN_RE.sub("", value)
+
+
+#: bytes deleted by _clean's check: tab, newline, printable ASCII, and every
+#: byte >= 0x80 but the lead bytes of forbidden characters
+_HARMLESS = bytes(
+    b for b in range(256) if b in (9, 10) or 32 <= b < 127 or b >= 128
+).translate(None, b"\xc2\xed\xef")

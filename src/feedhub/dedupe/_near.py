@@ -14,6 +14,7 @@ import functools
 import hashlib
 import html
 import re
+import sys
 import unicodedata
 from array import array
 from collections.abc import Iterable
@@ -136,6 +137,179 @@ def _shingle_list(tokens: list[str]) -> list[int]:
     ]
 
 
+# --------------------------------------------------------------------------
+# The fingerprint's fast path: the same values as ``words``, ``_shingle_list``
+# and ``_signature``, computed with fewer Python-level operations per word
+# (``fingerprint`` runs on every entry of every poll, in the parse workers).
+# --------------------------------------------------------------------------
+
+#: ASCII bytes that are not ``\w`` (letters, digits, "_") -> space
+_SEPARATORS = bytes(
+    b if chr(b).isalnum() or b == ord("_") or b >= 0x80 else ord(" ")
+    for b in range(256)
+)
+#: word (UTF-8 bytes) -> its ``_hash64``; emptied when full (see ``_word_hashes``)
+_WORD_HASHES: dict[bytes, int] = {}
+_WORD_HASHES_MAX = 1 << 16
+#: bytes per lane of a packed integer (``_pack``): a 64-bit value, then 64
+#: zero bits of headroom; lanes go through array("Q"), 8 bytes an item
+_LANE = 16
+assert array("Q").itemsize == 8
+
+
+def _word_bytes(text: str) -> list[bytes]:
+    """``words(text)``, each encoded as UTF-8.
+
+    The same words at a fraction of the cost: the non-ASCII characters
+    present are replaced by their fold (``_folds``: "é" -> "e", "…" -> " "),
+    ASCII is lower-cased, ASCII non-word characters become spaces and
+    ``bytes.split`` cuts the words out. A piece (between spaces) with other
+    characters left goes through ``words``.
+
+    Why characters may be folded one by one: casefold, NFKD decomposition and
+    the removal of marks work per character, and NFKD's reordering only moves
+    combining marks among themselves, which are never word characters: the
+    words come out the same.
+    """
+    others = False
+    if not text.isascii():
+        # the distinct non-ASCII characters (UTF-8 sequences are made of bytes
+        # >= 0x80 only, so deleting the ASCII ones keeps them whole)
+        encoded = text.encode("utf-8", "surrogatepass")
+        high = encoded.translate(None, _ASCII_BYTES).decode("utf-8", "surrogatepass")
+        folds = _folds()
+        for char in set(high):
+            folded = folds.get(char)
+            if folded is None:
+                others = True
+            else:
+                text = text.replace(char, folded)
+    data = text.encode("utf-8", "surrogatepass").lower().translate(_SEPARATORS)
+    if not others:
+        return data.split()
+    # each piece with non-ASCII bytes left becomes its words, space-separated
+    # (words contain no space): split() then cuts them apart
+    parts: list[bytes] = []
+    done = 0
+    for run in _NON_ASCII.finditer(data):
+        if run.start() < done:
+            continue  # in the piece just replaced
+        start = data.rfind(b" ", 0, run.start()) + 1
+        end = data.find(b" ", run.end())
+        end = len(data) if end < 0 else end
+        piece = data[start:end].decode("utf-8", "surrogatepass")
+        parts += [data[done:start], " ".join(words(piece)).encode()]
+        done = end
+    parts.append(data[done:])
+    return b"".join(parts).split()
+
+
+_NON_ASCII = re.compile(rb"[\x80-\xff]+")
+_ASCII_BYTES = bytes(range(128))
+#: blocks searched for characters with a simple fold: Latin-1 Supplement,
+#: Latin Extended-A and -B, combining diacritics, Latin Extended Additional,
+#: General Punctuation, Letterlike Symbols, Latin ligatures
+_FOLD_BLOCKS = (
+    (0x80, 0x250),
+    (0x300, 0x370),
+    (0x1E00, 0x1F00),
+    (0x2000, 0x2070),
+    (0x2100, 0x2150),
+    (0xFB00, 0xFB07),
+)
+
+
+@functools.cache
+def _folds() -> dict[str, str]:
+    """Characters whose fold (as ``words`` folds) is simple -> a replacement.
+
+    Lower-case ASCII (or nothing: a removed mark) stands for itself; a fold
+    without word characters ("’", "—") is a space. Folds with upper-case
+    ASCII ("ℂ" -> "C": NFKD after casefold) are left out, since the text is
+    lower-cased after the replacement.
+    """
+    folds: dict[str, str] = {}
+    for first, last in _FOLD_BLOCKS:
+        for code in range(first, last):
+            char = chr(code)
+            folded = _COMBINING.sub("", unicodedata.normalize("NFKD", char.casefold()))
+            if folded.isascii() and folded == folded.lower():
+                folds[char] = folded
+            elif not _WORD.search(folded):
+                folds[char] = " "
+    return folds
+
+
+def _word_hashes(tokens: list[bytes]) -> list[int]:
+    """``_hash64`` of each word, memoized by its bytes."""
+    memo = _WORD_HASHES
+    hashed: list[int | None] = list(map(memo.get, tokens))
+    if None in hashed:
+        if len(memo) > _WORD_HASHES_MAX:
+            memo.clear()  # a bound, like _hash64's lru_cache
+        blake2b = hashlib.blake2b
+        for i, value in enumerate(hashed):
+            if value is None:
+                token = tokens[i]
+                value = int.from_bytes(blake2b(token, digest_size=8).digest())
+                memo[token] = hashed[i] = value
+    return hashed  # type: ignore[return-value]  # no None is left
+
+
+def _pack(values: list[int]) -> int:
+    """One integer holding ``values`` in 128-bit lanes, the first lowest.
+
+    Products of a lane by a 64-bit constant fit in the lane, so one big-integer
+    multiplication (C code, linear in the length) multiplies every lane.
+    """
+    lanes = array("Q", bytes(_LANE * len(values)))
+    lanes[::2] = array("Q", values)
+    return int.from_bytes(lanes, sys.byteorder)
+
+
+def _unpack(packed: int, count: int) -> list[int]:
+    """The low 64 bits of the first ``count`` lanes of ``packed``."""
+    lanes = array("Q")
+    lanes.frombytes((packed & _lane_mask(count)).to_bytes(_LANE * count, sys.byteorder))
+    return lanes[::2].tolist()
+
+
+def _lane_mask(count: int) -> int:
+    """``_MASK64`` in each of ``count`` lanes."""
+    pattern = (b"\xff" * 8 + b"\x00" * 8) * count
+    return int.from_bytes(pattern, "little")
+
+
+def _packed_shingles(hashed: list[int]) -> tuple[int, int]:
+    """``_shingle_list`` of words hashed by ``_word_hashes``, packed in lanes.
+
+    Needs at least ``SHINGLE`` words. Returns the packed shingles (every lane
+    below 2**64) and their count.
+    """
+    count = len(hashed) - SHINGLE + 1
+    packed = _pack(hashed)
+    mask = _lane_mask(len(hashed))
+    # lane i: (a * K1 mod 2**64) + (b * K2 mod 2**64) + c, with a, b, c the
+    # hashes of words i, i + 1, i + 2: below 3 * 2**64, no carry between lanes
+    first = (packed * 0x9E3779B97F4A7C15) & mask
+    second = ((packed >> 128) * 0xC2B2AE3D27D4EB4F) & mask
+    total = (first + second + (packed >> 256)) & _lane_mask(count)
+    return total, count
+
+
+def _least_per_bin(mixed: list[int], size: int) -> list[int]:
+    """``_signature`` of values already scrambled by their ``mix``."""
+    bins = [_EMPTY] * size
+    # within one bin (value % size) the smallest value has the smallest rest
+    # (value // size): compare the values, divide the winners only
+    for value in mixed:
+        index = value % size
+        if value < bins[index]:
+            bins[index] = value
+    bins = [value // size if value != _EMPTY else _EMPTY for value in bins]
+    return _densified(bins)
+
+
 def _signature(hashes: Iterable[int], size: int, mix: int) -> list[int]:
     """One-permutation MinHash with rotation densification.
 
@@ -153,6 +327,12 @@ def _signature(hashes: Iterable[int], size: int, mix: int) -> list[int]:
         index, rest = mixed % size, mixed // size
         if rest < bins[index]:
             bins[index] = rest
+    return _densified(bins)
+
+
+def _densified(bins: list[int]) -> list[int]:
+    """Fill empty bins from the next non-empty one (see ``_signature``)."""
+    size = len(bins)
     if _EMPTY in bins and len(set(bins)) > 1:
         filled = bins[:]
         for i in range(size):
@@ -236,21 +416,32 @@ def fingerprint(entry: EntryData) -> Fingerprint:
     title's words; texts too short to compare leave
     out their bands.
     """
-    tokens = words(_body(entry))
+    tokens = _word_bytes(_body(entry))
     buckets: list[int] = []
-    ordered = _shingle_list(tokens)
-    body = frozenset(ordered)
-    if len(body) >= MIN_INDEXED:
-        buckets += _bands("b", _signature(body, ROWS * BODY_BANDS, _BODY_MIX))
-    # the lead's shingles are the first ones of the body (``shingles`` of
-    # ``tokens[:LEAD_WORDS]``), unless the text is too short to have any
-    lead = (
-        ordered[: LEAD_WORDS - SHINGLE + 1]
-        if len(tokens) >= SHINGLE
-        else _shingle_list(tokens[:LEAD_WORDS])
-    )
-    if len(set(lead)) >= MIN_INDEXED:
-        buckets += _bands("l", _signature(lead, ROWS * LEAD_BANDS, _LEAD_MIX))
+    if len(tokens) < SHINGLE:
+        # too short for a shingle: the whole text is one (see _shingle_list),
+        # and the lead is all of it
+        ordered = [_hash64(b" ".join(tokens).decode())] if tokens else []
+        body = frozenset(ordered)
+        if len(body) >= MIN_INDEXED:  # never, unless MIN_INDEXED drops to 1
+            buckets += _bands("b", _signature(body, ROWS * BODY_BANDS, _BODY_MIX))
+            buckets += _bands("l", _signature(body, ROWS * LEAD_BANDS, _LEAD_MIX))
+    else:
+        packed, count = _packed_shingles(_word_hashes(tokens))
+        ordered = _unpack(packed, count)
+        body = frozenset(ordered)
+        if len(body) >= MIN_INDEXED:
+            # repeats and order do not change a signature: all lanes will do
+            mixed = _unpack(packed * _BODY_MIX, count)
+            signature = _least_per_bin(mixed, ROWS * BODY_BANDS)
+            buckets += _bands("b", signature)
+        # the lead's shingles are the first ones of the body (``shingles`` of
+        # ``tokens[:LEAD_WORDS]``)
+        lead = ordered[: LEAD_WORDS - SHINGLE + 1]
+        if len(set(lead)) >= MIN_INDEXED:
+            first = packed & _lane_mask(len(lead))
+            mixed = _unpack(first * _LEAD_MIX, len(lead))
+            buckets += _bands("l", _least_per_bin(mixed, ROWS * LEAD_BANDS))
     normalized = sorted(title_words(entry.title))
     if len(normalized) >= MIN_TITLE_WORDS:
         buckets.append(_signed(_hash64("t:" + " ".join(normalized))))
@@ -259,4 +450,6 @@ def fingerprint(entry: EntryData) -> Fingerprint:
         buckets += _bands("t", signature, TITLE_ROWS)
     # the shingles travel with the buckets: the writer scores this entry
     # against candidates (and later entries against it) without shingling again
-    return Fingerprint(buckets=tuple(buckets), shingles=array("Q", body).tobytes())
+    # (from a list: array() takes a list's items faster than a set's)
+    shingles = array("Q", list(body)).tobytes()
+    return Fingerprint(buckets=tuple(buckets), shingles=shingles)
