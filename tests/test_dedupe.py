@@ -687,3 +687,15 @@ def test_title_filter_keeps_text_matches_and_alike_titles_only() -> None:
     strict = title_filter(entry, DedupeConfig(title_threshold=2.0))
     assert not strict(alike, False)
     assert strict(head("OpenAI delays its open-weight model again"), False)
+
+
+def test_fingerprint_says_how_many_buckets_are_text_buckets() -> None:
+    body = "<p>" + " ".join(f"word{i}" for i in range(200)) + "</p>"
+    title = "OpenAI delays its open-weight model again for safety tests"
+    both = fingerprint(EntryData(None, None, title, content=body))
+    text_only = fingerprint(EntryData(None, None, "Short", content=body))
+    title_only = fingerprint(EntryData(None, None, title, content="<p>a b</p>"))
+    assert both.text == len(text_only.buckets) == text_only.text > 0
+    assert both.buckets[: both.text] == text_only.buckets
+    assert title_only.text == 0 and len(title_only.buckets) > 0
+    assert both.buckets[both.text :] == title_only.buckets

@@ -442,6 +442,7 @@ def fingerprint(entry: EntryData) -> Fingerprint:
             first = packed & _lane_mask(len(lead))
             mixed = _unpack(first * _LEAD_MIX, len(lead))
             buckets += _bands("l", _least_per_bin(mixed, ROWS * LEAD_BANDS))
+    text = len(buckets)  # the title buckets follow (see Fingerprint.text)
     normalized = sorted(title_words(entry.title))
     if len(normalized) >= MIN_TITLE_WORDS:
         buckets.append(_signed(_hash64("t:" + " ".join(normalized))))
@@ -452,4 +453,4 @@ def fingerprint(entry: EntryData) -> Fingerprint:
     # against candidates (and later entries against it) without shingling again
     # (from a list: array() takes a list's items faster than a set's)
     shingles = array("Q", list(body)).tobytes()
-    return Fingerprint(buckets=tuple(buckets), shingles=shingles)
+    return Fingerprint(buckets=tuple(buckets), shingles=shingles, text=text)
