@@ -272,12 +272,13 @@ def test_near_candidates_say_which_came_through_a_text_bucket(storage):
     )
     seen: dict[str, bool] = {}
 
-    def keep(head, by_text):
-        seen[head.key] = by_text
-        return head.key != key(2)
+    def keep(source, title, by_text):
+        assert source == 1
+        seen[title] = by_text
+        return title != "Title 2"
 
     found = storage.near_candidates([10, 20, 30], text=2, keep=keep)
-    assert seen == {key(1): True, key(2): False, key(3): True}
+    assert seen == {"Title 1": True, "Title 2": False, "Title 3": True}
     assert [e.key for e in found] == [key(3), key(1)]
     # refused heads leave room: the limit counts kept candidates
     assert [e.key for e in storage.near_candidates([10, 20, 30], 1, keep=keep)] == [

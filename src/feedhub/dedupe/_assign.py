@@ -204,11 +204,10 @@ def choose_story(
     )
 
 
-def title_filter(
-    entry: EntryData, config: DedupeConfig
-) -> Callable[[StoredEntry, bool], bool]:
+def title_filter(entry: EntryData, config: DedupeConfig) -> Callable[[str, bool], bool]:
     """Say which near-duplicate candidates of ``entry`` are worth scoring,
-    before their text is loaded (``Storage.near_candidates``'s ``keep``).
+    given a candidate's title and whether it shares a text bucket, before
+    its text is loaded (for ``Storage.near_candidates``'s ``keep``).
 
     A candidate sharing a text (body or lead) bucket is. One found through
     title buckets only can merge only by a title rule, which needs title
@@ -222,10 +221,10 @@ def title_filter(
     mine = title_words(entry.title)
     need = min(config.title_threshold, 1.0)
 
-    def keep(head: StoredEntry, by_text: bool) -> bool:
+    def keep(title: str, by_text: bool) -> bool:
         if by_text:
             return True
-        theirs = title_words(head.data.title)
+        theirs = title_words(title)
         if not mine or not theirs:
             return False
         return len(mine & theirs) / len(mine | theirs) >= need

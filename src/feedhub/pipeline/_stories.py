@@ -206,8 +206,8 @@ def _story_for(
             buckets,
             cached=cache,
             text=update.fingerprint.text,
-            keep=lambda head, by_text: (
-                head.source_id != source_id and worth(head, by_text)
+            keep=lambda source, title, by_text: (
+                source != source_id and worth(title, by_text)
             ),
         )
         found = dedupe.choose_story(

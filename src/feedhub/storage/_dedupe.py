@@ -250,7 +250,7 @@ class DedupeMixin(StorageBase):
         *,
         cached: Container[tuple[str, str]] = (),
         text: int | None = None,
-        keep: Callable[[StoredEntry, bool], bool] | None = None,
+        keep: Callable[[int, str, bool], bool] | None = None,
     ) -> tuple[StoredEntry, ...]:
         """Return stored entries sharing at least one LSH bucket, most shared first.
 
@@ -271,10 +271,10 @@ class DedupeMixin(StorageBase):
                 authors, categories, enclosures or memberships).
             text: how many of the leading ``buckets`` are text buckets
                 (``Fingerprint.text``); None: all are.
-            keep: called with each candidate's head (as for ``cached``) and
-                whether it shares a text bucket, before any text is loaded;
-                candidates it refuses are left out. Up to three times
-                ``limit`` heads are looked at, so that refused ones leave
+            keep: called with each candidate's source id, title and whether
+                it shares a text bucket, before anything else of it is
+                loaded; candidates it refuses are left out. Up to three times
+                ``limit`` candidates are looked at, so that refused ones leave
                 room for others.
         """
         if not buckets:
@@ -310,12 +310,9 @@ class DedupeMixin(StorageBase):
                     limit if keep is None else 3 * limit,
                 ),
             ).fetchall()
-            heads = [(row, _head(row)) for row in rows]
             if keep is not None:
-                heads = [
-                    (row, head) for row, head in heads if keep(head, bool(row[12]))
-                ]
-            heads = heads[:limit]
+                rows = [row for row in rows if keep(row[1], row[4], bool(row[12]))]
+            heads = [(row, _head(row)) for row in rows[:limit]]
             wanted = [
                 str(row[0])
                 for row, _ in heads
