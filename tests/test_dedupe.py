@@ -681,7 +681,8 @@ def test_fingerprint_says_how_many_buckets_are_text_buckets() -> None:
     both = fingerprint(EntryData(None, None, title, content=body))
     text_only = fingerprint(EntryData(None, None, "Short", content=body))
     title_only = fingerprint(EntryData(None, None, title, content="<p>a b</p>"))
-    assert both.text == len(text_only.buckets) == text_only.text > 0
+    assert both.text is not None and both.text > 0
+    assert both.text == len(text_only.buckets) == text_only.text
     assert both.buckets[: both.text] == text_only.buckets
     assert title_only.text == 0 and len(title_only.buckets) > 0
     assert both.buckets[both.text :] == title_only.buckets

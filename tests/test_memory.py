@@ -13,7 +13,7 @@ from email.utils import format_datetime
 import pytest
 
 from feedhub import pipeline
-from feedhub.pipeline import _refresh, _workers
+from feedhub.pipeline import _refresh
 from feedhub.pipeline._workers import LazyProcessPool, default_workers, make_executor
 from feedhub.storage import Storage
 from feedhub.types import (
@@ -259,11 +259,11 @@ def test_default_workers_leave_a_core_to_the_main_process(
 
 
 def test_default_pool_size_and_explicit_counts(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_workers.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
     pool = make_executor(0)
     assert isinstance(pool, LazyProcessPool) and not pool.started
     pool.shutdown()
-    monkeypatch.setattr(_workers.os, "cpu_count", lambda: 1)
+    monkeypatch.setattr("os.cpu_count", lambda: 1)
     assert make_executor(0) is None  # one core: parse inline
     assert make_executor(1) is None  # serial, whatever the cores
     explicit = make_executor(3)
