@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import sqlite3
+import subprocess
+import sys
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +20,7 @@ from sqlite_utils.db import Database
 
 from feedhub.exceptions import StorageError
 from feedhub.storage import Storage
+from feedhub.storage._applied import NAMES, up_to_date
 from feedhub.storage._schema import MIGRATIONS
 from feedhub.types import (
     Author,
@@ -1022,3 +1026,36 @@ def test_reader_and_writer_threads_share_a_file_database(tmp_path: Any) -> None:
         assert db.feed_refs(FeedKind.TOPIC) == (("ai", "ai", 40),)
     finally:
         db.close()
+
+
+def test_the_light_migration_check_names_every_migration(tmp_path: Path) -> None:
+    assert NAMES == tuple(m.name for m in MIGRATIONS._migrations)
+    path = tmp_path / "feedhub.db"
+    conn = sqlite3.connect(path)
+    assert not up_to_date(conn)  # a new database
+    with Storage(str(path)):
+        pass
+    assert up_to_date(conn)
+    conn.execute(
+        "DELETE FROM _sqlite_migrations WHERE name = ?", (NAMES[-1],)
+    )  # as if written by an older feedhub
+    conn.commit()
+    assert not up_to_date(conn)
+    conn.close()
+
+
+def test_opening_an_up_to_date_database_does_not_import_sqlite_utils(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "feedhub.db"
+    with Storage(str(path)):
+        pass
+    code = (
+        "import sys; from feedhub.storage import Storage\n"
+        f"with Storage({str(path)!r}) as s: s.get_sources()\n"
+        "print(any(m.startswith('sqlite_utils') for m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "False"

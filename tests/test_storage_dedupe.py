@@ -10,12 +10,12 @@ from sqlite_utils.db import Database
 
 from feedhub.storage import Storage
 from feedhub.storage._dedupe import BUCKET_READ, entry_number
+from feedhub.storage._rows import published_id
 from feedhub.storage._schema import (
     m001_initial,
     m002_polling,
     m003_publishing,
     m004_dedupe,
-    published_id,
 )
 from feedhub.types import (
     EntryData,

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Self, TypeVar
 
 from feedhub.exceptions import StorageError
-from feedhub.storage._schema import migrate
+from feedhub.storage._applied import up_to_date
 from feedhub.storage._text import register_functions
 
 T = TypeVar("T")
@@ -140,7 +140,11 @@ class StorageBase:
                     # WAL lets the server thread read while the poller writes;
                     # it is persistent, so setting it once per open suffices.
                     conn.execute("PRAGMA journal_mode = WAL")
-                migrate(conn)
+                if not up_to_date(conn):
+                    # the migration code (and sqlite-utils) only when needed
+                    from feedhub.storage._schema import migrate  # noqa: PLC0415
+
+                    migrate(conn)
             except BaseException:
                 conn.close()
                 raise

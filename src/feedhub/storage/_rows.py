@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
@@ -208,3 +209,13 @@ def normalize_authors(authors: Iterable[AuthorRef]) -> list[tuple[str, str]]:
     for ref in authors:
         seen.setdefault(ref.slug, ref.name)
     return list(seen.items())
+
+
+_IRI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:[^\s<>\"{}|\\^`]+$")
+
+
+def published_id(key: str, original_id: str | None) -> str:
+    """The atom:id of an entry: its original id when that is an IRI, else a URN."""
+    if original_id and _IRI.match(original_id):
+        return original_id
+    return f"urn:feedhub:entry:{key}"

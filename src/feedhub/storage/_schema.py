@@ -6,13 +6,13 @@ inside the transaction ``migrate`` opens, so none may be ``transactional=False``
 
 from __future__ import annotations
 
-import re
 import sqlite3
 
 from sqlite_utils.db import Database
 from sqlite_utils.migrations import Migrations
 
 from feedhub.exceptions import StorageError
+from feedhub.storage._rows import published_id
 
 MIGRATIONS = Migrations("feedhub")
 
@@ -388,14 +388,6 @@ def m004_dedupe(db: Database) -> None:
 
 
 # RFC 4287 §4.2.6: atom:id is an IRI. Same test as pipeline._entry_id.
-_IRI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:[^\s<>\"{}|\\^`]+$")
-
-
-def published_id(key: str, original_id: str | None) -> str:
-    """The atom:id of an entry: its original id when that is an IRI, else a URN."""
-    if original_id and _IRI.match(original_id):
-        return original_id
-    return f"urn:feedhub:entry:{key}"
 
 
 _SOURCE_METADATA = (

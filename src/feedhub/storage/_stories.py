@@ -8,8 +8,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from feedhub.storage._db import StorageBase, chunks, json_list, opt_str
-from feedhub.storage._rows import select_entries
-from feedhub.storage._schema import published_id
+from feedhub.storage._rows import published_id, select_entries
 from feedhub.storage._views import refresh_views
 from feedhub.types import FeedKind, StoredEntry
 
