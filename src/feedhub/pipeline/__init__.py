@@ -59,7 +59,6 @@ if TYPE_CHECKING:
         retention_keys,
     )
     from feedhub.pipeline._search import (
-        apply_views,
         find_view,
         render_search,
         search_entries,
@@ -72,6 +71,7 @@ if TYPE_CHECKING:
         Explanation,
         apply_prefer,
         apply_rules,
+        apply_views,
         assign_stories,
         explain,
         purge,
@@ -106,7 +106,7 @@ _WHERE = {
     "apply_prefer": "_stories",
     "apply_retention": "_retention",
     "apply_rules": "_stories",
-    "apply_views": "_search",
+    "apply_views": "_stories",
     "assign_stories": "_stories",
     "author_index": "_publishing",
     "body_hash": "_poll",

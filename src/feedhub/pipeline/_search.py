@@ -27,20 +27,6 @@ from feedhub.types import (
 Story = tuple[StoredEntry, tuple[StoredEntry, ...]]
 
 
-def apply_views(storage: Storage, config: Config) -> bool:
-    """Store the named views of ``feeds:``; the stories of changed ones are rebuilt.
-
-    Returns:
-        True when a view was added, changed or removed.
-    """
-    return storage.set_views(
-        [
-            (view, parse_query(view.query).fts if view.query else None)
-            for view in config.feeds
-        ]
-    )
-
-
 def find_view(config: Config, slug: str) -> ViewConfig | None:
     """Return the named view ``slug`` of ``feeds:``, or None."""
     return next((view for view in config.feeds if view.slug == slug), None)

@@ -11,8 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from feedhub import authors, clean, curate, dedupe
-from feedhub.config import config_fingerprint, curation_snapshot
-from feedhub.pipeline._search import apply_views
+from feedhub.config import config_fingerprint, curation_snapshot, parse_query
 from feedhub.storage import Storage
 from feedhub.types import (
     AuthorRef,
@@ -326,6 +325,20 @@ def refiler(storage: Storage, config: Config) -> Callable[[StoredEntry], Refiled
         return stored.key, topics, refs, curation
 
     return refile
+
+
+def apply_views(storage: Storage, config: Config) -> bool:
+    """Store the named views of ``feeds:``; the stories of changed ones are rebuilt.
+
+    Returns:
+        True when a view was added, changed or removed.
+    """
+    return storage.set_views(
+        [
+            (view, parse_query(view.query).fts if view.query else None)
+            for view in config.feeds
+        ]
+    )
 
 
 def apply_rules(storage: Storage, config: Config, *, force: bool = False) -> int:
