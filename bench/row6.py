@@ -660,35 +660,17 @@ def rows(
     sizes: tuple[int, ...],
     reps: int,
     log: Any,
-    build_limit: int | None = None,
 ) -> tuple[list[Row], list[str]]:
     """Row 6 for each store size; the ratio column is the cost vs the smallest.
 
-    Args:
-        build_limit: stores larger than this are measured only when already
-            cached (building 1M entries through ``record_poll`` takes far
-            longer than the suite's time budget); None builds every size.
+    A store missing from the cache is built first (the 1M one from the 100k).
     """
     try:
         _modules()
     except ImportError as e:
         return [], [f"row 6: feedhub's library API is not importable yet ({e})"]
-    notes = [
-        f"row 6 @ {size:,} stored: skipped, the store is not built yet (it takes "
-        f"long, once): build it with `python -m bench --rows 6 --row6-sizes {size}`"
-        ", later runs use the cached copy"
-        for size in sizes
-        if build_limit is not None
-        and size > build_limit
-        and not store_path(work, size).exists()
-    ]
-    sizes = tuple(
-        size
-        for size in sizes
-        if build_limit is None or size <= build_limit or store_path(work, size).exists()
-    )
     if not sizes:
-        return [], notes
+        return [], []
     try:
         results = measure(work, scratch, sizes, reps, log)
     except (AttributeError, TypeError) as e:
@@ -715,4 +697,4 @@ def rows(
                     ratio_override=growth,
                 )
             )
-    return out, notes
+    return out, []

@@ -36,16 +36,6 @@ def test_tree_survives_processes_exiting_under_it() -> None:
     assert servers._tree(proc.pid) == [proc.pid]  # gone: no crash, itself only
 
 
-def test_large_uncached_stores_are_skipped_with_a_note(tmp_path: Path) -> None:
-    logged: list[str] = []
-    got, notes = row6.rows(
-        tmp_path, tmp_path, (2_000_000,), 1, logged.append, build_limit=100_000
-    )
-    assert got == [] and logged == []
-    assert len(notes) == 1 and "--row6-sizes 2000000" in notes[0]
-    assert not list(tmp_path.iterdir())  # nothing built
-
-
 def _rows(path: Path) -> dict[str, list[tuple[object, ...]]]:
     """Every table's rows, sorted; search rows by entry, not by docid."""
     conn = sqlite3.connect(path)
