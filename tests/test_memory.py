@@ -27,6 +27,7 @@ from feedhub.types import (
     PublishConfig,
     ServerConfig,
     SourceConfig,
+    Story,
     TopicConfig,
 )
 from tests.fakes import FakeFetcher
@@ -81,7 +82,7 @@ def poll(storage: Storage, cfg: Config, bodies: dict[str, bytes]) -> None:
 
 def _whole_batch(
     storage: Storage, story_ids: Sequence[str], size: int
-) -> Iterator[list[_refresh.Story]]:
+) -> Iterator[list[Story]]:
     """The former way: load the whole batch, then cut it into full pages."""
     stories = storage.stories_by_id(story_ids)
     for start in range(0, len(story_ids), size):

@@ -708,6 +708,11 @@ class StoredEntry:
     published_id: str | None = None
 
 
+#: a story as feeds list it: its representative copy, then its other copies
+#: (oldest first)
+Story = tuple[StoredEntry, tuple[StoredEntry, ...]]
+
+
 @dataclass(frozen=True, slots=True)
 class UpdateCounts:
     new: int = 0

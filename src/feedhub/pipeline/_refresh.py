@@ -41,13 +41,10 @@ from feedhub.types import (
     FeedKind,
     FeedRef,
     SourceInfo,
-    StoredEntry,
+    Story,
 )
 
 log = logging.getLogger("feedhub.pipeline")  # one logger name for the package
-
-#: a story: its representative and its other copies
-Story = tuple[StoredEntry, tuple[StoredEntry, ...]]
 
 
 def _ref_for_key(

@@ -21,10 +21,9 @@ from feedhub.types import (
     SearchQuery,
     SourceInfo,
     StoredEntry,
+    Story,
     ViewConfig,
 )
-
-Story = tuple[StoredEntry, tuple[StoredEntry, ...]]
 
 
 def find_view(config: Config, slug: str) -> ViewConfig | None:

@@ -28,6 +28,7 @@ from feedhub.types import (
     SourceInfo,
     SourceState,
     StoredEntry,
+    Story,
 )
 
 #: extension -> media type, in the order twins are listed
@@ -43,8 +44,6 @@ EMPTY_FEED_UPDATED = datetime(1970, 1, 1, tzinfo=UTC)
 # excludes; anything else (an RSS guid like "1234") gets a urn:feedhub id.
 _IRI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:[^\s<>\"{}|\\^`]+$")
 _ACTIVE_SCHEMES = ("javascript:", "vbscript:", "data:", "file:")
-
-Story = tuple[StoredEntry, tuple[StoredEntry, ...]]
 
 
 def feed_stem(kind: FeedKind, slug: str) -> str:

@@ -8,9 +8,7 @@ from datetime import datetime
 
 from feedhub.storage._db import StorageBase, from_text, json_list, opt_str, to_text
 from feedhub.storage._stories import group_stories
-from feedhub.types import DeletedEntry, FeedKind, StoredEntry
-
-Story = tuple[StoredEntry, tuple[StoredEntry, ...]]
+from feedhub.types import DeletedEntry, FeedKind, Story
 
 #: meta key of the feeds a publish pass has taken and not yet finished
 _PENDING = "publish_pending"

@@ -16,9 +16,9 @@ from collections.abc import Sequence
 
 from feedhub.exceptions import QueryError
 from feedhub.storage._db import StorageBase, json_list
-from feedhub.storage._stories import Story, group_stories
+from feedhub.storage._stories import group_stories
 from feedhub.storage._views import MATCHING_KEYS, definition_of, stored_views, view_sql
-from feedhub.types import ViewConfig
+from feedhub.types import Story, ViewConfig
 
 __all__ = ["SearchMixin"]
 

@@ -10,7 +10,7 @@ from datetime import datetime
 from feedhub.storage._db import StorageBase, chunks, json_list, opt_str
 from feedhub.storage._rows import published_id, select_entries
 from feedhub.storage._views import refresh_views
-from feedhub.types import FeedKind, StoredEntry
+from feedhub.types import FeedKind, StoredEntry, Story
 
 _IDS = "(SELECT value FROM json_each(:ids))"
 
@@ -75,9 +75,6 @@ SELECT 1 FROM entries AS o JOIN story_ids AS i ON i.story_id = o.story_id
 WHERE o.original_id = :id AND o.story_id <> :story AND i.published_id = :id
 LIMIT 1
 """
-
-#: a story with its copies: (representative, the other copies oldest first)
-Story = tuple[StoredEntry, tuple[StoredEntry, ...]]
 
 
 def refresh_stories(conn: sqlite3.Connection, story_ids: Collection[str]) -> None:
